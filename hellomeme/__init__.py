@@ -1,0 +1,1 @@
+"""Command line of the HelloMeme extension: ``python -m hellomeme <command>``."""

@@ -1,0 +1,1 @@
+"""Building blocks shared by every HelloMeme network, with the official state-dict key names."""
