@@ -1,0 +1,1 @@
+"""Driving motion: face analysis backends, head pose, expression coefficients, smoothing."""

@@ -1,0 +1,138 @@
+"""The official weight layout: which weight repos exist, which versions use them, what they hold.
+
+``official_layout.json`` lists every tensor name and shape of the 24 official HelloMeme weight repos
+(``songkey/<name>`` on Hugging Face); ``face_layout.json`` adds the PD-FGC motion encoder of the
+official face toolkit. Both are data shipped with the package so files can be checked at runtime.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+_HERE = Path(__file__).resolve().parent
+
+Stage = Literal["image", "video"]
+
+VERSIONS: tuple[str, ...] = ("v1", "v2", "v3", "v4", "v5", "v5b", "v5c")
+
+# Weight repos per version and stage, as the official pipelines load them
+# (pipelines/pipline_hm*_image.py and pipline_hm*_video.py, ``insert_hm_modules``/``caryomitosis``).
+# The image stage needs the reference adapter and the control networks; the video stage adds the
+# temporal modules. The official video pipeline has no v5c branch (it falls through to v5's files);
+# the HM5 motion modules are the temporal stage of the whole v5 family, so v5c video uses them too.
+_IMAGE_REPOS: dict[str, tuple[str, ...]] = {
+    "v1": ("songkey/hm_reference", "songkey/hm_control", "songkey/hm_control2"),
+    "v2": ("songkey/hm2_reference", "songkey/hm2_control", "songkey/hm2_control2"),
+    "v3": ("songkey/hm3_reference", "songkey/hm3_control_mix"),
+    "v4": ("songkey/hm4_reference", "songkey/hm_control_base", "songkey/hm4_control_proj"),
+    "v5": ("songkey/hm5_reference", "songkey/hm5_control_base", "songkey/hm5_control_proj"),
+    "v5b": ("songkey/hm5b_reference", "songkey/hm5_control_base", "songkey/hm5_control_proj"),
+    "v5c": ("songkey/hm5c_reference", "songkey/hm5_control_base", "songkey/hm5c_control_proj"),
+}
+_VIDEO_EXTRA_REPOS: dict[str, tuple[str, ...]] = {
+    "v1": ("songkey/hm_animatediff_frame12",),
+    "v2": ("songkey/hm2_animatediff_frame12",),
+    "v3": ("songkey/hm3_motion", "songkey/hm3_animatediff"),
+    "v4": ("songkey/hm4_motion", "songkey/hm4_animatediff"),
+    "v5": ("songkey/hm5_motion",),
+    "v5b": ("songkey/hm5_motion",),
+    "v5c": ("songkey/hm5_motion",),
+}
+
+FACE_TOOLKIT_REPO = "songkey/hello_group_facemodel"
+PD_FGC_REPO = "songkey/pd_fgc_motion"
+
+
+@lru_cache(maxsize=1)
+def _official() -> dict[str, dict]:
+    with open(_HERE / "official_layout.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+@lru_cache(maxsize=1)
+def _all_layouts() -> dict[str, dict]:
+    with open(_HERE / "face_layout.json", encoding="utf-8") as f:
+        extra = json.load(f)
+    return {**_official(), **extra}
+
+
+def official_repos() -> list[str]:
+    """The 24 official HelloMeme weight repos (``songkey/<name>``), in the layout file's order."""
+    return list(_official())
+
+
+def known_repos() -> list[str]:
+    """Every repo whose layout we know: the 24 official ones plus ``songkey/pd_fgc_motion``."""
+    return list(_all_layouts())
+
+
+def short_name(repo: str) -> str:
+    """``songkey/hm5_reference`` -> ``hm5_reference`` (the folder / file stem under models/hellomeme)."""
+    return repo.rsplit("/", 1)[-1]
+
+
+def repo_from_name(name: str) -> str:
+    """Accept ``hm5_reference`` or ``songkey/hm5_reference``; raise KeyError naming known repos."""
+    layouts = _all_layouts()
+    if name in layouts:
+        return name
+    for repo in layouts:
+        if short_name(repo) == name:
+            return repo
+    raise KeyError(f"unknown weight repo {name!r}; known: {', '.join(short_name(r) for r in layouts)}")
+
+
+def expected_tensors(repo: str) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape of the official file of ``repo``."""
+    return {k: tuple(v) for k, v in _all_layouts()[repo_from_name(repo)]["tensors"].items()}
+
+
+def official_class(repo: str) -> str:
+    """The class the official code loads ``repo`` into (e.g. ``HM5ReferenceAdapter``)."""
+    return _all_layouts()[repo_from_name(repo)]["class_in_official_code"]
+
+
+def buffer_keys(repo: str) -> list[str]:
+    """Keys of ``repo`` that are buffers, not parameters (sinusoid ``pe`` tables, BatchNorm statistics)."""
+    entry = _all_layouts()[repo_from_name(repo)]
+    if "buffers" in entry:
+        return list(entry["buffers"])
+    # Every buffer of the 24 official repos is a sinusoid position table named ``*.pe``.
+    return [k for k in entry["tensors"] if k.endswith(".pe")]
+
+
+def version_repos(version: str, stage: Stage = "video") -> list[str]:
+    """Weight repos ``version`` needs for ``stage`` ("image": one frame; "video": + temporal modules)."""
+    if version not in _IMAGE_REPOS:
+        raise KeyError(f"unknown HelloMeme version {version!r}; known: {', '.join(VERSIONS)}")
+    repos = list(_IMAGE_REPOS[version])
+    if stage == "video":
+        repos += [r for r in _VIDEO_EXTRA_REPOS[version] if r not in repos]
+    elif stage != "image":
+        raise ValueError(f"stage must be 'image' or 'video', not {stage!r}")
+    return repos
+
+
+def repo_versions(repo: str) -> list[str]:
+    """Versions that use ``repo`` (image or video stage)."""
+    repo = repo_from_name(repo)
+    return [v for v in VERSIONS if repo in version_repos(v, "video")]
+
+
+def guess_repos(names: set[str] | dict, shapes: dict[str, tuple[int, ...]] | None = None) -> list[str]:
+    """Repos whose layout matches the given tensor names best (exact layout matches first)."""
+    names = set(names)
+    scored = []
+    for repo in known_repos():
+        expected = expected_tensors(repo)
+        common = names & set(expected)
+        if not common:
+            continue
+        same_shapes = sum(1 for k in common if shapes is None or tuple(shapes[k]) == expected[k])
+        exact = common == names == set(expected) and same_shapes == len(common)
+        score = same_shapes / max(len(expected), len(names))
+        scored.append((not exact, -score, repo))
+    scored.sort()
+    return [repo for _, _, repo in scored]

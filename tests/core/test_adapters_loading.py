@@ -1,0 +1,169 @@
+"""Every official adapter layout loads strictly into our adapters; wrong files give clear errors."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+
+from hellomeme_core import adapters as A
+from hellomeme_core.errors import WeightFileError
+from hellomeme_core.nn.embeddings import interleaved_sinusoid_table
+from hellomeme_core.temporal.animatediff import AnimateDiffMotionAdapter
+from tests.parity.fixture import default_layout_path
+from tests.support.weight_rule import rule_tensor
+
+EXPECTED_CLASS = {
+    "songkey/hm_reference": A.HMReferenceAdapter,
+    "songkey/hm2_reference": A.HMReferenceAdapter,
+    "songkey/hm3_reference": A.HM3ReferenceAdapter,
+    "songkey/hm4_reference": A.HM3ReferenceAdapter,
+    "songkey/hm5_reference": A.HM5ReferenceAdapter,
+    "songkey/hm5b_reference": A.HM5bReferenceAdapter,
+    "songkey/hm5c_reference": A.HM5bReferenceAdapter,
+    "songkey/hm3_motion": A.HM3MotionAdapter,
+    "songkey/hm4_motion": A.HM3MotionAdapter,
+    "songkey/hm5_motion": A.HM5MotionAdapter,
+    "songkey/hm_animatediff_frame12": AnimateDiffMotionAdapter,
+    "songkey/hm2_animatediff_frame12": AnimateDiffMotionAdapter,
+    "songkey/hm3_animatediff": AnimateDiffMotionAdapter,
+    "songkey/hm4_animatediff": AnimateDiffMotionAdapter,
+}
+
+
+@pytest.fixture(scope="module")
+def layout() -> dict:
+    path = default_layout_path()
+    if not path.is_file():
+        pytest.skip(f"official layout not found at {path}")
+    return json.loads(path.read_text())
+
+
+def layout_state_dict(shapes: dict[str, list[int]], with_pe: bool = True) -> dict[str, torch.Tensor]:
+    """Zeros for every parameter (cheap for 450M-parameter files), real tables for ``pe`` buffers,
+    and rule tensors for the first and last parameter so the test sees values arrive."""
+    sd = {}
+    for k, shape in shapes.items():
+        if k.endswith(".pe"):
+            if with_pe:
+                sd[k] = interleaved_sinusoid_table(shape[1], shape[2])
+        else:
+            sd[k] = torch.zeros(shape)
+    params = [k for k in shapes if not k.endswith(".pe")]
+    for k in (params[0], params[-1]):
+        sd[k] = rule_tensor(k, shapes[k])
+    return sd
+
+
+@pytest.mark.parametrize("repo", sorted(EXPECTED_CLASS))
+def test_official_layout_loads_strict(layout: dict, repo: str) -> None:
+    shapes = layout[repo]["tensors"]
+    sd = layout_state_dict(shapes)
+    adapter = A.load_adapter(sd, repo)
+    assert type(adapter) is EXPECTED_CLASS[repo]
+    own = adapter.state_dict()
+    assert {k: list(v.shape) for k, v in own.items()} == shapes
+    assert sum(p.numel() for p in adapter.parameters()) == layout[repo]["num_params"]
+    for k in (next(iter(sd)), list(sd)[-1]):
+        torch.testing.assert_close(own[k], sd[k], rtol=0, atol=0)
+    assert all(p.dtype == torch.float32 and not p.is_meta for p in own.values())
+    assert not adapter.training
+
+
+@pytest.mark.parametrize("repo", ["songkey/hm3_motion", "songkey/hm5b_reference", "songkey/hm_reference"])
+def test_rule_weights_without_pe_match_file_tables(layout: dict, repo: str) -> None:
+    """Files without ``pe`` buffers (rule weights) get tables equal to the official ones."""
+    shapes = layout[repo]["tensors"]
+    with_pe = A.load_adapter(layout_state_dict(shapes, with_pe=True), repo).state_dict()
+    without = A.load_adapter(layout_state_dict(shapes, with_pe=False), repo).state_dict()
+    for k in shapes:
+        if k.endswith(".pe"):
+            torch.testing.assert_close(with_pe[k], without[k], rtol=0, atol=0)
+
+
+def test_reference_module_placement(layout: dict) -> None:
+    v1 = A.load_adapter(layout_state_dict(layout["songkey/hm_reference"]["tensors"]), "hm_reference")
+    assert v1.module_for("up", 0) is None
+    assert v1.module_for("up", 1) is v1.reference_modules_up[0]
+    assert v1.module_for("up", 3) is v1.reference_modules_up[2]
+    assert v1.module_for("down", 2) is v1.reference_modules_down[2]
+    assert v1.module_for("down", 3) is None  # never cached by the reference pass
+    assert v1.module_for("mid") is v1.reference_modules_mid
+    assert A.ReferenceAdapter.reference_key("up", 1) == "up_1" and A.ReferenceAdapter.reference_key("mid") == "mid"
+    v3 = A.load_adapter(layout_state_dict(layout["songkey/hm3_reference"]["tensors"]), "hm3_reference")
+    assert v3.module_for("up", 0) is v3.reference_modules_up[0] and v3.module_for("down", 0) is None
+    assert v3.module_for("up", 3).in_channels == 640
+    motion = A.load_adapter(layout_state_dict(layout["songkey/hm4_motion"]["tensors"]), "hm4_motion")
+    assert motion.module_for("down", 0).in_channels == 320 and motion.module_for("up", 3).in_channels == 640
+    assert motion.module_for("mid", 0) is None
+    assert motion.max_frames_official == 152
+
+
+def test_hm2_without_down_and_mid_loads(layout: dict) -> None:
+    shapes = {k: v for k, v in layout["songkey/hm2_reference"]["tensors"].items() if k.startswith("reference_modules_up.")}
+    adapter = A.load_adapter(layout_state_dict(shapes), "hm2 up only")
+    assert type(adapter) is A.HMReferenceAdapter
+    assert adapter.module_for("down", 0) is None and adapter.module_for("mid") is None
+    assert adapter.module_for("up", 1) is adapter.reference_modules_up[0]
+
+
+def assert_mentions(exc: Exception, *parts: str) -> None:
+    for part in parts:
+        assert part in str(exc), f"{part!r} not in message: {exc}"
+
+
+def small_layout(layout: dict, repo: str, prefixes: tuple[str, ...]) -> dict[str, list[int]]:
+    return {k: v for k, v in layout[repo]["tensors"].items() if k.startswith(prefixes)}
+
+
+def test_missing_tensor_is_named(layout: dict) -> None:
+    sd = layout_state_dict(layout["songkey/hm3_reference"]["tensors"])
+    del sd["reference_modules_up.2.attn2.to_v.weight"]
+    with pytest.raises(WeightFileError) as err:
+        A.load_adapter(sd, "hm3_reference.safetensors")
+    assert_mentions(err.value, "hm3_reference.safetensors", "missing 1 tensor", "'reference_modules_up.2.attn2.to_v.weight'", "HM3ReferenceAdapter (v3/v4")
+
+
+def test_unexpected_tensor_is_named(layout: dict) -> None:
+    sd = layout_state_dict(layout["songkey/hm5_motion"]["tensors"])
+    sd["motion_up.1.attn1.extra.weight"] = torch.zeros(3)
+    with pytest.raises(WeightFileError) as err:
+        A.load_adapter(sd, "motion.safetensors")
+    assert_mentions(err.value, "motion.safetensors", "1 unexpected tensor", "'motion_up.1.attn1.extra.weight'", "HM5MotionAdapter (v5")
+
+
+def test_mismatched_shape_is_named(layout: dict) -> None:
+    sd = layout_state_dict(layout["songkey/hm5b_reference"]["tensors"])
+    sd["reference_modules_up.1.attn.proj.bias"] = torch.zeros(640)
+    with pytest.raises(WeightFileError, match=r"ref\.safetensors.*'reference_modules_up\.1\.attn\.proj\.bias'.*\(640,\).*\(1280,\)"):
+        A.load_adapter(sd, "ref.safetensors")
+
+
+def test_truncated_file_reports_missing_module(layout: dict) -> None:
+    shapes = layout["songkey/hm_animatediff_frame12"]["tensors"]
+    kept = {k: v for k, v in shapes.items() if not k.startswith("up_blocks.3.motion_modules.2.transformer_blocks")}
+    with pytest.raises(WeightFileError) as err:
+        A.load_adapter(layout_state_dict(kept), "truncated.safetensors")
+    assert_mentions(err.value, "truncated.safetensors", "missing", "up_blocks.3.motion_modules.2.transformer_blocks.0", "AnimateDiff MotionAdapter")
+
+
+def test_wrong_class_names_the_version_it_looks_like(layout: dict) -> None:
+    sd = layout_state_dict(layout["songkey/hm5_reference"]["tensors"])
+    with pytest.raises(WeightFileError, match=r"v5\.safetensors.*HM3ReferenceAdapter.*look like HM5ReferenceAdapter \(v5"):
+        A.HM3ReferenceAdapter.from_state_dict(sd, "v5.safetensors")
+
+
+def test_mixed_versions_rejected(layout: dict) -> None:
+    sd = layout_state_dict(layout["songkey/hm3_reference"]["tensors"])
+    sd.update({k: v for k, v in layout_state_dict(layout["songkey/hm5b_reference"]["tensors"]).items() if k.startswith("reference_modules_up.0.")})
+    for k in [k for k in sd if k.startswith("reference_modules_up.0.") and not re.search(r"\.attn(_ref)?\.", k)]:
+        del sd[k]
+    with pytest.raises(WeightFileError, match=r"mixed.*reference_modules_up\.0 has the layout of ReferenceSTKModule"):
+        A.HM3ReferenceAdapter.from_state_dict(sd, "mixed")
+
+
+def test_non_adapter_file_rejected(layout: dict) -> None:
+    sd = layout_state_dict(small_layout(layout, "songkey/hm4_control_proj", ("",)))
+    with pytest.raises(WeightFileError, match=r"control\.safetensors is not a HelloMeme reference/motion adapter"):
+        A.load_adapter(sd, "control.safetensors")
