@@ -21,6 +21,7 @@ _DEPTH_SCALE = 0.05
 _LINE_THICKNESS = 15
 # BGR colours of the four edges (drawn in this order; later edges paint over earlier ones).
 _EDGE_COLOURS_BGR = ((0, 255, 0), (255, 0, 0), (0, 0, 255), (255, 0, 255))
+_TO_UNIT = torch.from_numpy((np.arange(256) / 255.0 * 2 - 1).astype(np.float32))
 
 
 def _as_frames(values: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
@@ -94,5 +95,7 @@ def render_pose_condition(
     corners = project_face_square(angles, placed.astype(np.float32), size)
     # OpenCV draws one image at a time; a line per edge is the unit of work, not a pixel loop.
     images = np.stack([draw_face_square(c, size) for c in corners])  # (F, S, S, 3) BGR
-    rgb = images[..., ::-1].astype(np.float64) / 255.0 * 2 - 1
-    return torch.from_numpy(np.ascontiguousarray(rgb)).to(torch.float32).permute(3, 0, 1, 2)
+    # BGR -> RGB, then x / 255 * 2 - 1 computed in float64 and rounded to float32 as the official code
+    # does, through a 256-entry table (same values, one gather instead of two full-size conversions).
+    rgb = torch.from_numpy(np.ascontiguousarray(images[..., ::-1].transpose(3, 0, 1, 2)))
+    return _TO_UNIT[rgb.long()]

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 import comfy.model_patcher
+import comfy.patcher_extension
 from comfy.ldm.modules.diffusionmodules.openaimodel import TimestepEmbedSequential, Upsample
 
 from hellomeme_core.denoiser import BlockProgram, HMUNetModules, StepInputs
@@ -278,3 +279,99 @@ def install(model: comfy.model_patcher.ModelPatcher, patch: HelloMemeUNetPatch,
     extra = sum(p.numel() * p.element_size() for p in modules.parameters())
     m.size = model.model_size() + extra
     return m
+
+
+# -- checks and direct UNet calls shared by the nodes -------------------------------------------------
+SD15_CONTEXT_DIM = 768
+SD15_MODEL_CHANNELS = 320
+SD15_CHANNEL_MULT = [1, 2, 4, 4]
+
+
+def check_sd15(model: comfy.model_patcher.ModelPatcher, node: str) -> None:
+    """Raise a clear error unless ``model`` is an SD1.5-layout UNet (what every HelloMeme file is made for)."""
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    base = getattr(model, "model", None)
+    unet = getattr(base, "diffusion_model", None)
+    config = getattr(getattr(base, "model_config", None), "unet_config", {}) or {}
+    latent_channels = getattr(getattr(base, "latent_format", None), "latent_channels", None)
+    name = type(getattr(base, "model_config", None)).__name__
+    ok = (
+        isinstance(unet, UNetModel)
+        and config.get("context_dim") == SD15_CONTEXT_DIM
+        and config.get("model_channels") == SD15_MODEL_CHANNELS
+        and list(config.get("channel_mult", [])) == SD15_CHANNEL_MULT
+        and config.get("adm_in_channels") is None
+        and latent_channels == 4
+        and len(unet.input_blocks) == 12
+        and len(unet.output_blocks) == 12
+    )
+    if not ok:
+        raise HelloMemeError(
+            f"{node}: the MODEL is {name} (context dim {config.get('context_dim')}, latent channels {latent_channels}), "
+            "but HelloMeme works only with Stable Diffusion 1.5 checkpoints. Load an SD1.5 checkpoint "
+            "(e.g. v1-5-pruned-emaonly or an SD1.5 fine-tune) for this MODEL."
+        )
+
+
+def unet_compute(model: comfy.model_patcher.ModelPatcher) -> tuple[torch.device, torch.dtype]:
+    """The device and dtype ComfyUI runs this model's UNet in."""
+    base = model.model
+    dtype = base.manual_cast_dtype if getattr(base, "manual_cast_dtype", None) is not None else base.get_dtype()
+    return model.load_device, dtype
+
+
+def run_diffusion_model(model: comfy.model_patcher.ModelPatcher, x: torch.Tensor, timesteps: torch.Tensor,
+                        context: torch.Tensor, transformer_options: dict | None = None) -> torch.Tensor:
+    """One raw UNet call (no sampling-schedule input scaling), with the MODEL loaded by ComfyUI."""
+    import comfy.model_management
+
+    comfy.model_management.load_models_gpu([model])
+    device, dtype = unet_compute(model)
+    options = comfy.patcher_extension.copy_nested_dicts(model.model_options["transformer_options"])
+    options.update(transformer_options or {})
+    with torch.no_grad():
+        return model.model.diffusion_model(
+            x.to(device=device, dtype=dtype), timesteps=timesteps.to(device=device, dtype=torch.float32),
+            context=context.to(device=device, dtype=dtype), transformer_options=options,
+        )
+
+
+def conditioning_context(conditioning: list, name: str) -> torch.Tensor:
+    """The cross-attention tensor of a CONDITIONING (first entry)."""
+    if not conditioning or not isinstance(conditioning[0][0], torch.Tensor):
+        raise HelloMemeError(f"HelloMeme Reference: the {name} CONDITIONING is empty; connect a CLIP Text Encode node.")
+    return conditioning[0][0][:1]
+
+
+def pair_context(negative: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """``[negative, positive]`` stacked; token counts brought to their lcm by repetition, as ComfyUI does."""
+    import math
+
+    n = math.lcm(negative.shape[1], positive.shape[1])
+    return torch.cat([negative.repeat(1, n // negative.shape[1], 1), positive.repeat(1, n // positive.shape[1], 1)], 0)
+
+
+def condition_from_image(image: torch.Tensor, node: str, what: str = "condition") -> torch.Tensor:
+    """ComfyUI IMAGE ``(F, H, W, C)`` in [0, 1] -> ``(F, 3, H, W)`` in [-1, 1] (the official condition range)."""
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[-1] < 3:
+        raise ShapeMismatchError(f"{node}: {what} must be an IMAGE batch (frames, height, width, 3).")
+    return image[..., :3].movedim(-1, 1).float() * 2 - 1
+
+
+def motion_tensors(face_motion, frames: int, node: str) -> dict[str, torch.Tensor | None]:
+    """``drive_coeff`` / ``face_parts`` / ``pd_fpg`` of a FACE_MOTION, checked against the frame count."""
+    if face_motion is None:
+        return {"drive_coeff": None, "face_parts": None, "pd_fpg": None}
+    n = len(face_motion)
+    if n < frames:
+        raise ShapeMismatchError(
+            f"{node}: the face motion has {n} frames but the condition images have {frames}. Use the same driving "
+            "clip for Extract Face Motion and Render Pose Condition."
+        )
+    out = {"drive_coeff": torch.as_tensor(face_motion.expression[:frames]).float()}
+    parts = getattr(face_motion, "face_parts", None)
+    out["face_parts"] = None if parts is None else torch.as_tensor(parts[:frames]).float()
+    pd = getattr(face_motion, "pd_fpg", None)
+    out["pd_fpg"] = None if pd is None else torch.as_tensor(pd[:frames]).float()
+    return out

@@ -303,3 +303,15 @@ def test_bf16_and_fp16_files_load(tmp_path):
         assert sd[key].dtype == dtype
         assert torch.equal(sd[key], rule_tensor(key, sd[key].shape).to(dtype))
         os.remove(path)
+
+
+def test_folder_without_weights_is_missing_not_corrupt(tmp_path):
+    folder = tmp_path / "hm5_motion"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "diffusion_pytorch_model.safetensors.part").write_bytes(b"\0" * 10)
+    report = detect_versions(tmp_path, ["v5"])["v5"].files[-1]
+    assert report.status == "missing" and "unfinished download" in report.message
+    (folder / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x02")
+    report = detect_versions(tmp_path, ["v5"])["v5"].files[-1]
+    assert report.status == "corrupt" and "safetensors only" in report.message

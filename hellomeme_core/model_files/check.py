@@ -119,6 +119,12 @@ def check_repo(models_dirs: str | os.PathLike | Iterable[str | os.PathLike], rep
     path = find_repo_file(models_dirs, repo)
     if path is None:
         return FileReport(repo, None, "missing", "not found")
+    if path.is_dir() and not any(path.glob("*.safetensors")) and not any(
+            p.suffix in (".bin", ".ckpt", ".pt", ".pth") for p in path.iterdir()):
+        # A folder with only config.json, or a download still under way (``.part``): not there yet.
+        unfinished = any(path.glob("*.part"))
+        return FileReport(repo, path, "missing",
+                          f"{path} has no {DIFFUSERS_WEIGHT_NAME}" + (" (an unfinished download: run download again to resume)" if unfinished else ""))
     return check_file(path, repo)
 
 
@@ -180,7 +186,8 @@ def format_report(statuses: dict[str, VersionStatus], models_dirs: Iterable[str 
             if f.status == "ok":
                 lines.append(f"  ok       {layout.short_name(f.repo)}  [{f.path}]")
             elif f.status == "missing":
-                lines.append(f"  missing  {layout.short_name(f.repo)}")
+                detail = f": {f.message}" if f.path is not None else ""
+                lines.append(f"  missing  {layout.short_name(f.repo)}{detail}")
             else:
                 lines.append(f"  {f.status.upper():<8} {layout.short_name(f.repo)}: {f.message}")
     return "\n".join(lines)

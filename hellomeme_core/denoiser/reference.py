@@ -1,0 +1,50 @@
+"""``HM_REFERENCE``: the reference-pass features, computed once per video (official ``res_cache``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import HelloMemeError, ShapeMismatchError
+
+
+@dataclass
+class HMReference:
+    """Reference features with rows ``[unconditional (zero latent), conditional (reference latent)]``.
+
+    Keys: ``down_0..3`` (after each encoder block) and ``up_0..3`` (input of each decoder block), plus
+    ``mid`` (= ``up_0``: the v1/v2 name of the same tensor). ``control_version`` is set when the pass
+    carried control features (v5c), which ties the reference to that version.
+    """
+
+    features: dict[str, torch.Tensor]
+    latent_size: tuple[int, int]  # (h, w) of the reference latent
+    control_version: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, torch.Tensor], latent_size: tuple[int, int],
+                    control_version: str | None = None) -> "HMReference":
+        features = dict(record)
+        if "up_0" in features and "mid" not in features:
+            features["mid"] = features["up_0"]
+        return cls(features, latent_size, control_version)
+
+    def check_for(self, version: str, latent_size: tuple[int, int] | None = None) -> None:
+        """Clear errors for a reference used with another version or latent size."""
+        if self.control_version is not None and self.control_version != version:
+            raise HelloMemeError(
+                f"This HelloMeme Reference was made with {self.control_version} control features, but the models are "
+                f"{version}. Connect the same Load HelloMeme Models node to both, or make the reference without hm_models."
+            )
+        if version == "v5c" and self.control_version is None:
+            raise HelloMemeError(
+                "HelloMeme v5c runs its reference pass with the reference face's own control features: connect "
+                "hm_models (v5c), the reference pose condition image and the reference face motion to HelloMeme Reference."
+            )
+        if latent_size is not None and tuple(latent_size) != tuple(self.latent_size):
+            h, w = self.latent_size
+            raise ShapeMismatchError(
+                f"The HelloMeme Reference was made from a {w * 8}x{h * 8} image but the generation is "
+                f"{latent_size[1] * 8}x{latent_size[0] * 8}. Resize the reference image (or the latent / condition "
+                "images) so both have the same size."
+            )

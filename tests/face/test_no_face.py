@@ -1,0 +1,81 @@
+"""Frames without a face: hold / interpolate / drop / error, counted and never losing the batch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hellomeme_core.errors import NoFaceError
+from hellomeme_core.face.analyzer import extract_face_motion
+from hellomeme_core.face.no_face import apply_fill, fill_plan
+from tests.face.media_cache import analyzer, clip
+
+FOUND = np.array([False, True, True, False, False, True, False])
+VALUES = np.array([0.0, 10.0, 20.0, 0.0, 0.0, 50.0, 0.0])[:, None]
+
+
+def _filled(policy):
+    rows, pairs, weight = fill_plan(FOUND, policy)
+    return rows, apply_fill(VALUES, pairs, weight)[:, 0]
+
+
+def test_hold_repeats_the_last_good_frame_and_the_first_for_leading_gaps():
+    rows, values = _filled("hold")
+    assert rows.tolist() == list(range(7))
+    assert values.tolist() == [10, 10, 20, 20, 20, 50, 50]
+
+
+def test_interpolate_blends_between_good_frames():
+    rows, values = _filled("interpolate")
+    np.testing.assert_allclose(values, [10, 10, 20, 30, 40, 50, 50])
+
+
+def test_drop_keeps_only_frames_with_a_face():
+    rows, values = _filled("drop")
+    assert rows.tolist() == [1, 2, 5] and values.tolist() == [10, 20, 50]
+
+
+def test_error_names_the_frames():
+    with pytest.raises(NoFaceError, match=r"4 of 7 frames \(frames 0, 3, 4, 6\)"):
+        fill_plan(FOUND, "error")
+
+
+def test_no_face_anywhere_is_a_clear_error_whatever_the_policy():
+    for policy in ("hold", "interpolate", "drop"):
+        with pytest.raises(NoFaceError, match="no face was found in any of its 3 frame"):
+            fill_plan(np.zeros(3, bool), policy)
+
+
+def test_unknown_policy_is_rejected():
+    with pytest.raises(NoFaceError, match="not one of"):
+        fill_plan(FOUND, "skip")
+
+
+@pytest.fixture(scope="module")
+def clip_with_blank_frames():
+    frames = clip("driving/qie.mp4").frames[:8].copy()
+    frames[[0, 3, 4]] = 0  # black frames: no face
+    return frames
+
+
+def test_video_with_blank_frames_reports_and_holds(clip_with_blank_frames):
+    m = extract_face_motion(analyzer(), clip_with_blank_frames, 15.0, no_face_policy="hold")
+    assert len(m) == 8 and m.frames_without_face == 3
+    assert m.face_found.tolist() == [False, True, True, False, False, True, True, True]
+    np.testing.assert_array_equal(m.angles[3], m.angles[2])
+    np.testing.assert_array_equal(m.angles[4], m.angles[2])
+    np.testing.assert_array_equal(m.expression[0], m.expression[1])
+
+
+def test_video_with_blank_frames_drop_and_interpolate(clip_with_blank_frames):
+    dropped = extract_face_motion(analyzer(), clip_with_blank_frames, 15.0, no_face_policy="drop")
+    assert dropped.frame_indices.tolist() == [1, 2, 5, 6, 7] and dropped.frames_without_face == 0
+    inter = extract_face_motion(analyzer(), clip_with_blank_frames, 15.0, no_face_policy="interpolate")
+    np.testing.assert_allclose(inter.translation[3], inter.translation[2] + (inter.translation[5] - inter.translation[2]) / 3,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(NoFaceError, match="frames 0, 3, 4"):
+        extract_face_motion(analyzer(), clip_with_blank_frames, 15.0, no_face_policy="error")
+
+
+def test_image_without_a_face_is_a_clear_error():
+    with pytest.raises(NoFaceError, match="no face was found"):
+        extract_face_motion(analyzer(), np.full((1, 256, 256, 3), 128, np.uint8))

@@ -1,0 +1,62 @@
+"""Video and image files in and out through imageio-ffmpeg / OpenCV."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hellomeme_core.errors import MediaError
+from hellomeme_core.media import read_image, read_media, read_video, write_video
+from tests.face.media_cache import media_path
+
+
+def test_driving_video_frames_fps_and_audio():
+    c = read_video(media_path("driving/qie.mp4"))
+    assert c.frames.shape == (38, 512, 512, 3) and c.frames.dtype == np.uint8
+    assert c.fps == pytest.approx(15.0) and c.audio_path == str(media_path("driving/qie.mp4"))
+    assert c.size == (512, 512)
+    assert read_video(media_path("driving/qie.mp4"), max_frames=5).frames.shape[0] == 5
+
+
+def test_images_any_format_to_rgb():
+    png = read_media(media_path("reference/toon.png"))  # RGBA png: alpha dropped
+    assert png.frames.shape == (1, 512, 512, 3) and png.fps == 0.0 and png.audio_path is None
+    odd = read_image(media_path("driving/yao.jpg"))
+    assert odd.frames.shape == (1, 513, 512, 3)
+
+
+def test_write_mp4_with_the_source_audio_and_read_it_back(tmp_path):
+    source = read_video(media_path("driving/qie.mp4"))
+    out = write_video(tmp_path / "clip.mp4", source.frames[:15], source.fps, source.audio_path)
+    back = read_video(out)
+    assert back.frames.shape == (15, 512, 512, 3) and back.fps == pytest.approx(15.0)
+    assert back.audio_path == str(out)
+    # Lossy codec, but the same pictures.
+    assert np.abs(back.frames.astype(int) - source.frames[:15]).mean() < 6
+
+
+def test_write_odd_size_without_audio(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (3, 33, 47, 3), dtype=np.uint8)
+    back = read_video(write_video(tmp_path / "odd.mp4", frames, 10))
+    assert back.frames.shape == (3, 34, 48, 3) and back.audio_path is None
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 64, b"ftypisom" + bytes(range(256)) * 8])
+def test_empty_or_corrupt_video_is_a_media_error(tmp_path, content):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(content)
+    with pytest.raises(MediaError, match="broken.mp4"):
+        read_video(path)
+
+
+def test_missing_and_corrupt_images_are_media_errors(tmp_path):
+    with pytest.raises(MediaError, match="does not exist"):
+        read_media(tmp_path / "nope.png")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(MediaError, match="not a readable image"):
+        read_media(bad)
+
+
+def test_write_rejects_wrong_shapes(tmp_path):
+    with pytest.raises(MediaError, match=r"\(F>0, H, W, 3\)"):
+        write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8)), 10)
