@@ -21,7 +21,7 @@ _DEPTH_SCALE = 0.05
 _LINE_THICKNESS = 15
 # BGR colours of the four edges (drawn in this order; later edges paint over earlier ones).
 _EDGE_COLOURS_BGR = ((0, 255, 0), (255, 0, 0), (0, 0, 255), (255, 0, 255))
-_TO_UNIT = torch.from_numpy((np.arange(256) / 255.0 * 2 - 1).astype(np.float32))
+_TO_UNIT = (np.arange(256) / 255.0 * 2 - 1).astype(np.float32)
 
 
 def _as_frames(values: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
@@ -97,5 +97,5 @@ def render_pose_condition(
     images = np.stack([draw_face_square(c, size) for c in corners])  # (F, S, S, 3) BGR
     # BGR -> RGB, then x / 255 * 2 - 1 computed in float64 and rounded to float32 as the official code
     # does, through a 256-entry table (same values, one gather instead of two full-size conversions).
-    rgb = torch.from_numpy(np.ascontiguousarray(images[..., ::-1].transpose(3, 0, 1, 2)))
-    return _TO_UNIT[rgb.long()]
+    planes = np.ascontiguousarray(images[..., ::-1].transpose(3, 0, 1, 2))  # (3, F, S, S) RGB uint8
+    return torch.from_numpy(_TO_UNIT[planes])

@@ -27,6 +27,7 @@ class FrameAnalysis:
     expression: np.ndarray  # (F, 51)
     crop_box: np.ndarray  # (4,)
     per_frame_extras: dict[str, np.ndarray] = field(default_factory=dict)  # (F, ...) arrays, filled like the rest
+    constants: dict[str, np.ndarray] = field(default_factory=dict)  # clip-independent values (e.g. neg_pd_fpg)
 
 
 class FaceAnalyzer(Protocol):
@@ -101,6 +102,7 @@ def extract_face_motion(
     if "pd_fpg" in extras:
         motion.pd_fpg = torch.from_numpy(np.ascontiguousarray(extras.pop("pd_fpg")))
     motion.extras.update(extras)
+    motion.extras.update({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in analysis.constants.items()})
     return motion
 
 

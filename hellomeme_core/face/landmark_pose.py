@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hellomeme_core.face.head_pose import euler_to_matrix, matrix_to_euler, translation_from_image
+from hellomeme_core.face.head_pose import matrix_to_euler, translation_from_image
 
 # Symmetric rigid pairs (point on the image left of a frontal face, its mirror on the right): outer and
 # inner eye corners, cheekbones, upper face contour, nose wings, cheek contour. Chosen off the mouth,
@@ -73,4 +73,4 @@ def points_in_face_frame(points_px: np.ndarray) -> np.ndarray:
     return local / np.maximum(unit, 1e-9)
 
 
-__all__ = ["euler_to_matrix", "face_frame", "points_in_face_frame", "pose_from_landmarks", "to_camera_axes"]
+__all__ = ["face_frame", "points_in_face_frame", "pose_from_landmarks", "to_camera_axes"]

@@ -136,8 +136,6 @@ class OfficialFaceAnalyzer:
             raise MissingModelFileError(f"official face toolkit: {folder} lacks {', '.join(missing)}; download them from "
                                         f"huggingface.co/songkey/{TOOLKIT_FOLDER}")
         self.sessions = {key: _session(folder / name, device) for key, name in TOOLKIT_FILES.items()}
-        import onnxruntime  # noqa: F401
-
         self.device = "cuda" if "CUDAExecutionProvider" in self.sessions["pose"].get_providers() else "cpu"
         self.pd_fgc = None
 
@@ -260,4 +258,13 @@ class OfficialFaceAnalyzer:
                 embedding = self.pd_fgc_embedding(bgr[good], landmarks[good])
                 extras["pd_fpg"] = np.zeros((count, embedding.shape[1]), np.float32)
                 extras["pd_fpg"][good] = embedding
-        return FrameAnalysis(found, landmarks, angles, translation, expression, crop_box, extras)
+        constants = {"neg_pd_fpg": self.negative_pd_fpg()} if self.pd_fgc is not None else {}
+        return FrameAnalysis(found, landmarks, angles, translation, expression, crop_box, extras, constants)
+
+    def negative_pd_fpg(self) -> np.ndarray:
+        """(1, 548) the encoder's output on an all -1 image: the official negative (unconditional) pd_fpg."""
+        import torch
+
+        dtype = next(self.pd_fgc.parameters()).dtype
+        with torch.no_grad():
+            return self.pd_fgc(torch.full((1, 3, 224, 224), -1.0, dtype=dtype)).float().numpy()

@@ -97,6 +97,18 @@ class FaceMotion:
         """(1, F, 51) float32, the ``drive_coeff`` the official HM(3) expression adapters take."""
         return torch.from_numpy(self.expression.copy())[None]
 
+    def expression_inputs(self) -> dict[str, torch.Tensor]:
+        """The official expression inputs with a batch axis, those this motion has: ``drive_coeff``
+        (1, F, 51), ``face_parts`` (1, F, 3, D), ``pd_fpg`` (1, F, 548), ``neg_pd_fpg`` (1, 1, 548)."""
+        out = {"drive_coeff": self.drive_coeff()}
+        if self.face_parts is not None:
+            out["face_parts"] = self.face_parts[None]
+        if self.pd_fpg is not None:
+            out["pd_fpg"] = self.pd_fpg[None]
+        if "neg_pd_fpg" in self.extras:
+            out["neg_pd_fpg"] = self.extras["neg_pd_fpg"].reshape(1, 1, -1)
+        return out
+
     def subset(self, rows: np.ndarray | slice) -> FaceMotion:
         """The same motion restricted to some rows (frames)."""
         pick = lambda a: None if a is None else a[rows]  # noqa: E731

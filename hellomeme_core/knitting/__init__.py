@@ -1,6 +1,19 @@
-"""Spatial-knitting attention blocks (official ``hm_blocks``): reference attentions and STK attention."""
+"""Spatial-knitting attention blocks (official ``hm_blocks``): STK attention and the reference attentions."""
 from __future__ import annotations
 
+from .reference_attention import (
+    ReferenceKnittingAttention,
+    ReferenceKnittingAttentionV5,
+    ReferenceSTKModule,
+    load_reference_module,
+)
 from .stk_attention import SpatioTemporalKnittingAttention, STKAttentionV5
 
-__all__ = ["SpatioTemporalKnittingAttention", "STKAttentionV5"]
+__all__ = [
+    "ReferenceKnittingAttention",
+    "ReferenceKnittingAttentionV5",
+    "ReferenceSTKModule",
+    "SpatioTemporalKnittingAttention",
+    "STKAttentionV5",
+    "load_reference_module",
+]

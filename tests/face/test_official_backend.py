@@ -81,6 +81,12 @@ def test_pd_fgc_embedding_from_the_official_weight_layout(toolkit_dir, official_
     m = extract_face_motion(analyzer, frames, 15.0)
     assert isinstance(m.pd_fpg, torch.Tensor) and m.pd_fpg.shape == (2, 548)
     assert torch.isfinite(m.pd_fpg).all() and m.pd_fpg.abs().sum() > 0
+    assert m.extras["neg_pd_fpg"].shape == (1, 548)
+    inputs = m.expression_inputs()
+    assert inputs["pd_fpg"].shape == (1, 2, 548) and inputs["neg_pd_fpg"].shape == (1, 1, 548)
+    assert inputs["drive_coeff"].shape == (1, 2, 51)
+    with torch.no_grad():  # the encoder the analyzer loaded, on the official negative input
+        assert torch.allclose(m.extras["neg_pd_fpg"], analyzer.pd_fgc(torch.full((1, 3, 224, 224), -1.0)))
 
 
 def test_missing_and_broken_toolkit_files_are_clear_errors(toolkit_dir, tmp_path):
