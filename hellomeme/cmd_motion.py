@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("mediapipe", "official"), default="mediapipe",
                         help="mediapipe (built in, no download; default) or official (HelloMeme ONNX face toolkit)")
     parser.add_argument("--models-dir", help="with --backend official: the folder holding hello_face_det.onnx, "
-                                             "hello_face_landmark.onnx, hello_3dmm.onnx, hello_arkit_blendshape.onnx")
+                                             "hello_face_landmark.onnx, hello_3dmm.onnx, hello_arkit_blendshape.onnx "
+                                             "(default: the hellomeme models folder or its hello_group_facemodel/)")
     parser.add_argument("--device", default="auto", help="official backend: auto, cpu or cuda (default auto)")
     parser.add_argument("--preview", help="also write a video (or image) with the landmarks and pose axes drawn")
     parser.add_argument("--no-face", dest="no_face", choices=("hold", "interpolate", "drop", "error"), default="hold",
@@ -21,6 +22,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoothing", type=float, default=0.0, help="temporal smoothing strength 0..1 (One Euro filter; default 0)")
     parser.add_argument("--max-frames", type=int, help="analyse only the first N frames")
     parser.add_argument("--no-landmarks", action="store_true", help="leave the per-frame landmarks out of the JSON")
+
+
+def _toolkit_dir(args: argparse.Namespace) -> str | None:
+    """--models-dir, else the default hellomeme models folder, searched for the ONNX toolkit."""
+    from hellomeme_core.errors import HelloMemeError
+    from hellomeme_core.face.official_backend import find_toolkit_dir
+    from hellomeme_core.model_files.locations import default_models_dir
+
+    try:
+        base = args.models_dir or default_models_dir(must_exist=False)
+    except HelloMemeError:
+        return None
+    found = find_toolkit_dir([base])
+    return str(found) if found else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         clip = read_media(args.input, args.max_frames)
-        analyzer = load_face_analyzer(args.backend, args.device, args.models_dir)
+        analyzer = load_face_analyzer(args.backend, args.device, _toolkit_dir(args) if args.backend == "official" else None)
         motion = extract_face_motion(analyzer, clip.frames, clip.fps, clip.audio_path, args.no_face, args.smoothing,
                                      source=str(args.input))
         motion.save_json(args.out, include_landmarks=not args.no_landmarks)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 
-import torch
 from torch import nn
 
 from .errors import WeightFileError
@@ -249,7 +248,3 @@ def load_adapter(sd: StateDict, source: str = "<state dict>") -> nn.Module:
     """Pick the adapter class from the keys of ``sd`` and load it strictly (eval mode, float32)."""
     return adapter_class(sd, source).from_state_dict(sd, source)
 
-
-def param_dtype(module: nn.Module) -> torch.dtype:
-    """dtype of a module's first parameter (float32 after loading)."""
-    return next(module.parameters()).dtype

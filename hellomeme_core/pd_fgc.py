@@ -9,12 +9,15 @@ Inference only: BatchNorm always uses its running statistics and the hourglass d
 """
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .control.weights import StateDict, batch_norm_default, load_network, require
 from .errors import ShapeMismatchError
+from .model_files import load_state_dict, resolve_weight_file
 
 SOURCE_REPO = "songkey/pd_fgc_motion"
 
@@ -175,6 +178,12 @@ class FanEncoder(nn.Module):
         eye = self.eye_embed(self.to_eye(feat))
         emotion = self.emo_embed(self.to_emo(feat))
         return torch.cat([eye, emotion, self.to_mouth(feat)], dim=1)
+
+
+def load_fan_encoder_file(path: str | os.PathLike, dtype: torch.dtype | None = None) -> FanEncoder:
+    """FanEncoder from a ``.safetensors`` file or the official folder (``songkey/pd_fgc_motion``)."""
+    weight_file = resolve_weight_file(path)
+    return FanEncoder.from_state_dict(load_state_dict(weight_file), str(weight_file), dtype=dtype)
 
 
 def _hourglass_depth(sd: StateDict) -> int:

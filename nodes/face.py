@@ -8,6 +8,7 @@ import torch
 
 from hellomeme_core.errors import HelloMemeError
 from hellomeme_core.face.analyzer import BACKENDS, extract_face_motion, load_face_analyzer
+from hellomeme_core.face.crop import crop_frames
 from hellomeme_core.face.no_face import POLICIES
 from hellomeme_core.face.preview import draw_preview
 from hellomeme_core.face.retarget import condition_images, relative_motion
@@ -94,12 +95,13 @@ class ExtractFaceMotion:
                    "tracked landmarks and pose axes drawn (red border = no face found, value filled by the policy).")
     CATEGORY = "HelloMeme"
     FUNCTION = "extract"
-    RETURN_TYPES = ("FACE_MOTION", "IMAGE", "INT")
-    RETURN_NAMES = ("face_motion", "preview", "frames_without_face")
+    RETURN_TYPES = ("FACE_MOTION", "IMAGE", "INT", "IMAGE")
+    RETURN_NAMES = ("face_motion", "preview", "frames_without_face", "face_crop")
     OUTPUT_TOOLTIPS = (
         "Per-frame head pose and expression (plus face-part embeddings when a CLIP vision model is connected).",
         "The frames with landmarks (yellow) and head axes (red x, green y, blue facing) drawn on.",
         "How many frames had no face (their values come from the no-face policy).",
+        "The frames cut to the official 512 x 512 face crop (what the official pipeline feeds as the reference image).",
     )
 
     @classmethod
@@ -134,7 +136,8 @@ class ExtractFaceMotion:
             _log.warning("HelloMeme Extract Face Motion: %d of %d frames had no face (%s)", motion.frames_without_face,
                          len(frames), no_face_policy)
         preview = torch.from_numpy(draw_preview(frames, motion)).float() / 255.0
-        return (motion, preview, motion.frames_without_face)
+        crop = torch.from_numpy(crop_frames(frames[motion.frame_indices], motion.crop_box)).float() / 255.0
+        return (motion, preview, motion.frames_without_face, crop)
 
 
 class RenderPoseCondition:

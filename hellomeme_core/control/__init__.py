@@ -13,7 +13,13 @@ Output layouts (what the denoiser patches add), for a condition of ``H x W`` pix
 """
 from __future__ import annotations
 
-from .catalogue import CONTROL_NETWORKS, describe_state_dict, identify_control_network, load_control_network
+from .catalogue import (
+    CONTROL_NETWORKS,
+    describe_state_dict,
+    identify_control_network,
+    load_control_network,
+    load_control_network_file,
+)
 from .control_bases import ControlBase, HM5ControlNetBase, HMControlNetBase
 from .cross_attention import SKCrossAttention, STKCrossAttention, STKCrossAttentionV5
 from .projections import HM4SD15ControlProj, HM5SD15ControlProj, KnittedProjector
@@ -25,4 +31,5 @@ __all__ = [
     "HMControlNet", "HMControlNet2", "HMControlNetBase", "HMV2ControlNet", "HMV2ControlNet2", "HMV3ControlNet",
     "KnittedProjector", "SKControlNet", "SKCrossAttention", "STKCrossAttention", "STKCrossAttentionV5",
     "SmallControlUNet", "describe_state_dict", "identify_control_network", "load_control_network",
+    "load_control_network_file",
 ]

@@ -5,12 +5,14 @@ error, to tell the user what the file they gave actually looks like.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Union
 
 import torch
 
 from ..errors import WeightFileError
+from ..model_files import load_state_dict, resolve_weight_file
 from .control_bases import HM5ControlNetBase, HMControlNetBase
 from .projections import HM4SD15ControlProj, HM5SD15ControlProj
 from .sk_control_nets import HMControlNet, HMControlNet2, HMV2ControlNet, HMV2ControlNet2, HMV3ControlNet
@@ -107,3 +109,12 @@ def load_control_network(
                 "hm_control_base, hm4_control_proj, hm5_control_base, hm5_control_proj and hm5c_control_proj."
             )
     return cls.from_state_dict(sd, source, dtype=dtype)
+
+
+def load_control_network_file(
+    path: str | os.PathLike, official_class: str | None = None, dtype: torch.dtype | None = None
+) -> ControlNetwork:
+    """:func:`load_control_network` on a ``.safetensors`` file or an official folder
+    (``config.json`` + ``diffusion_pytorch_model.safetensors``); errors name the file."""
+    weight_file = resolve_weight_file(path)
+    return load_control_network(load_state_dict(weight_file), str(weight_file), official_class, dtype)

@@ -62,27 +62,30 @@ class _PeakRSS:
 
 
 def measure(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int = 3) -> tuple[float, float]:
-    """(median seconds, peak MiB above baseline) of ``fn``."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    """(median seconds, peak MiB above baseline) of ``fn``.
+
+    CUDA: one warm-up, ``repeats`` timed runs, one run for the allocator peak. CPU: one run, timed while
+    the RSS sampler runs (CPU runs are slow and the first-call overhead is small there).
+    """
+    if device.type != "cuda":
+        with _PeakRSS() as p:
+            t = time.perf_counter()
+            fn()
+            seconds = time.perf_counter() - t
+        return seconds, (p.peak - p.base) / 2**20
     fn()
-    sync()
+    torch.cuda.synchronize()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
-        sync()
+        torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        sync()
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        with _PeakRSS() as p:
-            fn()
-        peak = p.peak - p.base
-    return statistics.median(times), peak / 2**20
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return statistics.median(times), (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
 def _cases() -> list[tuple[str, str, Callable[[int], torch.nn.Module], int, int, bool]]:

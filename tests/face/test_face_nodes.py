@@ -37,12 +37,13 @@ def test_extract_and_render_on_a_driving_clip(face_nodes):
     (analyzer,) = face_nodes.LoadFaceAnalyzer().load("mediapipe", "auto")
     images = _images("driving/tbh.mp4", count=6, step=2)
     images[2] = 0.0  # a frame with no face
-    motion, preview, missing = face_nodes.ExtractFaceMotion().extract(analyzer, images, "hold", 0.3, 7.5)
+    motion, preview, missing, crop = face_nodes.ExtractFaceMotion().extract(analyzer, images, "hold", 0.3, 7.5)
+    assert crop.shape == (6, 512, 512, 3)
     assert missing == 1 and len(motion) == 6 and motion.face_found.tolist() == [True, True, False, True, True, True]
     assert preview.shape == images.shape and preview.dtype == torch.float32
     assert not torch.equal(preview, images)  # overlays drawn
     (ref_analyzer,) = face_nodes.LoadFaceAnalyzer().load("mediapipe", "cpu")
-    reference, _, _ = face_nodes.ExtractFaceMotion().extract(ref_analyzer, _images("reference/civitai1.jpg"), "hold", 0.0, 25.0)
+    reference, _, _, _ = face_nodes.ExtractFaceMotion().extract(ref_analyzer, _images("reference/civitai1.jpg"), "hold", 0.0, 25.0)
     condition, ref_condition = face_nodes.RenderPoseCondition().render(motion, 0.5, True, reference)
     assert condition.shape == (6, 512, 512, 3) and ref_condition.shape == (1, 512, 512, 3)
     assert set(torch.unique(condition).tolist()) == {0.0, 1.0}
@@ -57,7 +58,7 @@ def test_extract_error_policy_and_relative_without_reference(face_nodes):
     blank = torch.zeros(2, 128, 128, 3)
     with pytest.raises(NoFaceError, match="no face"):
         face_nodes.ExtractFaceMotion().extract(analyzer, blank, "hold", 0.0, 25.0)
-    motion, _, _ = face_nodes.ExtractFaceMotion().extract(analyzer, _images("reference/zzj.jpg"), "error", 0.0, 25.0)
+    motion, _, _, _ = face_nodes.ExtractFaceMotion().extract(analyzer, _images("reference/zzj.jpg"), "error", 0.0, 25.0)
     with pytest.raises(HelloMemeError, match="reference_motion"):
         face_nodes.RenderPoseCondition().render(motion, 0.0, True, None)
 
@@ -83,6 +84,6 @@ class _FakeClipVision:
 def test_face_parts_through_clip_vision(face_nodes):
     (analyzer,) = face_nodes.LoadFaceAnalyzer().load("mediapipe", "auto")
     fake = _FakeClipVision()
-    motion, _, _ = face_nodes.ExtractFaceMotion().extract(analyzer, _images("driving/qie.mp4", count=3), "hold", 0.0, 15.0, fake)
+    motion, _, _, _ = face_nodes.ExtractFaceMotion().extract(analyzer, _images("driving/qie.mp4", count=3), "hold", 0.0, 15.0, fake)
     assert fake.seen.shape == (9, 256, 256, 3) and 0.0 <= float(fake.seen.min()) and float(fake.seen.max()) <= 1.0
     assert motion.face_parts.shape == (3, 3, 8)

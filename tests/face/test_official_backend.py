@@ -103,3 +103,23 @@ def test_missing_and_broken_toolkit_files_are_clear_errors(toolkit_dir, tmp_path
         (broken / name).write_bytes(b"not an onnx file")
     with pytest.raises(HelloMemeError, match="not a loadable ONNX model"):
         load_face_analyzer("official", "cpu", str(broken))
+
+
+def test_cli_with_the_official_backend(toolkit_dir, tmp_path):
+    import json
+
+    from hellomeme.__main__ import main as cli
+
+    out = tmp_path / "official.json"
+    rc = cli(["motion", "--input", str(_qie()), "--max-frames", "3", "--out", str(out),
+              "--backend", "official", "--models-dir", str(toolkit_dir.parent), "--device", "cpu"])
+    data = json.loads(out.read_text())
+    assert rc == 0 and data["backend"] == "official" and len(data["frames"]) == 3
+    np.testing.assert_allclose(data["frames"][0]["angles_radians_pitch_yaw_roll"], tk.POSE_ANGLES, atol=1e-6)
+    assert len(data["frames"][0]["landmarks"]) == 222
+
+
+def _qie():
+    from tests.face.media_cache import media_path
+
+    return media_path("driving/qie.mp4")

@@ -1,0 +1,44 @@
+"""Inputs shared by the end-to-end tests: a short real driving clip (audio kept) and a reference portrait,
+staged in the session server's input folder under the names the shared workflows use."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.media import cut_clip
+from tests.e2e.workflow_graph import REPO_ROOT
+
+MEDIA = REPO_ROOT.parent / "shared" / "media"
+DRIVING_SOURCE = MEDIA / "driving" / "qie.mp4"
+REFERENCE_SOURCE = MEDIA / "reference" / "show1.jpg"
+# What the workflows in workflows/ load (LoadVideo "driving.mp4", LoadImage "reference.jpg").
+DRIVING_NAME = "driving.mp4"
+REFERENCE_NAME = "reference.jpg"
+# 24 frames keep the run short. The clip's 512 x 512 frames are shrunk to 224 x 224 and padded with grey
+# to 448 x 512: a frame size other than the 512 x 512 condition size, and a face that leaves most of the
+# frame free (the landmark preview must leave that part alone).
+CLIP_FRAMES = 24
+CLIP_SIZE = (448, 512)
+CLIP_FILTER = "scale=224:224,pad=448:512:112:144:color=0x808080"
+
+
+@pytest.fixture(scope="session")
+def driving_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 24 frames of a real driving video, shrunk and padded to 448 x 512, with its audio."""
+    if not DRIVING_SOURCE.is_file():
+        pytest.skip(f"shared media {DRIVING_SOURCE} is not present")
+    return cut_clip(DRIVING_SOURCE, tmp_path_factory.mktemp("e2e_media") / DRIVING_NAME, CLIP_FRAMES, CLIP_FILTER)
+
+
+@pytest.fixture(scope="session")
+def staged_inputs(comfy_server, driving_clip: Path) -> dict[str, Path]:
+    """The driving clip and the reference portrait in the server's input folder (names as in workflows/)."""
+    if not REFERENCE_SOURCE.is_file():
+        pytest.skip(f"shared media {REFERENCE_SOURCE} is not present")
+    driving = comfy_server.input_dir / DRIVING_NAME
+    reference = comfy_server.input_dir / REFERENCE_NAME
+    shutil.copyfile(driving_clip, driving)
+    shutil.copyfile(REFERENCE_SOURCE, reference)
+    return {"driving": driving, "reference": reference}

@@ -1,0 +1,140 @@
+"""Tier 3: the shared motion-preview workflow queued, exactly as shipped, through the HTTP API of a real
+ComfyUI server, on a real driving clip; the two videos it saves are decoded and checked."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.e2e.conftest import CLIP_FRAMES, CLIP_SIZE
+from tests.e2e.media import StreamInfo, probe, read_frames
+from tests.e2e.workflow_graph import WORKFLOWS_DIR, WorkflowPair
+
+pytestmark = pytest.mark.slow
+
+MOTION = WorkflowPair("hellomeme_motion_preview", WORKFLOWS_DIR / "hellomeme_motion_preview.json",
+                      WORKFLOWS_DIR / "hellomeme_motion_preview_api.json")
+POSE_SAVE, LANDMARK_SAVE = "7", "9"  # SaveVideo node ids in the workflow
+CONDITION_SIZE = 512
+# RGB of the four edges of the official pose square (green, blue, red, magenta), on black.
+EDGE_COLOURS = np.array([(0, 255, 0), (0, 0, 255), (255, 0, 0), (255, 0, 255)], dtype=np.int32)
+
+
+@dataclass
+class MotionRun:
+    history: dict
+    driving: np.ndarray
+    driving_info: StreamInfo
+    pose: np.ndarray
+    pose_info: StreamInfo
+    landmarks: np.ndarray
+    landmarks_info: StreamInfo
+
+
+def saved_video(server, history: dict, node_id: str) -> Path:
+    """The file a SaveVideo node wrote, from its UI output in the prompt's history."""
+    output = server.node_output(history, node_id)
+    files = output.get("images") or output.get("videos") or []
+    assert len(files) == 1, f"SaveVideo node {node_id} reported {output!r}"
+    entry = files[0]
+    assert entry["type"] == "output"
+    path = server.output_dir / entry.get("subfolder", "") / entry["filename"]
+    assert path.is_file(), f"{path} reported by node {node_id} does not exist"
+    return path
+
+
+@pytest.fixture(scope="module")
+def motion_run(comfy_server, staged_inputs) -> MotionRun:
+    history = comfy_server.run_prompt(MOTION.api(), timeout=300)
+    pose_path = saved_video(comfy_server, history, POSE_SAVE)
+    landmark_path = saved_video(comfy_server, history, LANDMARK_SAVE)
+    driving = staged_inputs["driving"]
+    return MotionRun(history, read_frames(driving), probe(driving), read_frames(pose_path), probe(pose_path),
+                     read_frames(landmark_path), probe(landmark_path))
+
+
+def test_both_videos_have_every_driving_frame_at_its_rate(motion_run: MotionRun):
+    assert len(motion_run.driving) == CLIP_FRAMES
+    assert len(motion_run.pose) == CLIP_FRAMES
+    assert len(motion_run.landmarks) == CLIP_FRAMES
+    for info in (motion_run.pose_info, motion_run.landmarks_info):
+        assert info.fps == pytest.approx(motion_run.driving_info.fps, rel=0.01)
+        assert info.video_codec == "h264"
+
+
+def test_frame_sizes(motion_run: MotionRun):
+    width, height = CLIP_SIZE
+    assert motion_run.driving.shape[1:] == (height, width, 3)
+    assert motion_run.pose.shape[1:] == (CONDITION_SIZE, CONDITION_SIZE, 3)  # the condition is always 512 x 512
+    assert motion_run.landmarks.shape[1:] == (height, width, 3)  # the preview keeps the driving frames' size
+
+
+def test_driving_audio_is_carried_into_both_videos(motion_run: MotionRun):
+    assert motion_run.driving_info.audio_codec is not None
+    for info in (motion_run.pose_info, motion_run.landmarks_info):
+        assert info.audio_codec == "aac", info
+        assert info.duration_s == pytest.approx(motion_run.driving_info.duration_s, abs=0.15)
+
+
+def test_pose_condition_is_four_coloured_lines_on_black(motion_run: MotionRun):
+    pose = motion_run.pose.astype(np.int32)
+    brightest = pose.max(axis=-1)
+    black = brightest < 40
+    lit = brightest > 160
+    # Mostly background: the square is four 15-pixel lines on a 512 x 512 canvas.
+    assert black.mean() > 0.8, f"only {black.mean():.2%} of the condition pixels are black"
+    assert lit.mean() > 0.01, f"only {lit.mean():.2%} of the condition pixels are lit"
+    # Inside the lines (3 pixels away from their borders, where H.264's half-resolution chroma blurs colours)
+    # the -1/+1 pattern holds: every channel near 0 or 255, no grey, no other hue.
+    core = lit.copy()
+    for axis in (1, 2):
+        core &= np.roll(lit, 3, axis) & np.roll(lit, -3, axis)
+    pixels = pose[core]
+    distance = np.abs(pixels[:, None, :] - EDGE_COLOURS[None]).max(axis=-1)  # (N, 4)
+    nearest = distance.argmin(axis=1)
+    assert (distance.min(axis=1) < 70).mean() > 0.99
+    # All four edges are visible in every frame.
+    frame_of_pixel = np.nonzero(core)[0]
+    for frame in range(len(pose)):
+        counts = np.bincount(nearest[frame_of_pixel == frame], minlength=4)
+        assert (counts > 200).all(), f"frame {frame}: edge pixel counts {counts.tolist()}"
+
+
+def test_pose_condition_follows_the_head(motion_run: MotionRun):
+    """The driving head turns during the clip, so the square changes shape between frames."""
+    lit = motion_run.pose.max(axis=-1) > 160
+    changed = (lit[0] != lit).reshape(len(lit), -1).mean(axis=1)
+    assert changed.max() > 0.002, f"the condition barely changes: {changed.max():.4%} of pixels at most"
+
+
+def _face_box(frame: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the face mediapipe's own face detector finds (independent of our analyzer)."""
+    import mediapipe as mp
+
+    with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as detector:
+        found = detector.process(np.ascontiguousarray(frame))
+    assert found.detections, "mediapipe finds no face in the driving clip"
+    box = found.detections[0].location_data.relative_bounding_box
+    height, width = frame.shape[:2]
+    return (int(box.xmin * width), int(box.ymin * height),
+            int((box.xmin + box.width) * width), int((box.ymin + box.height) * height))
+
+
+def test_landmark_preview_differs_from_the_driving_frames_only_near_the_face(motion_run: MotionRun):
+    driving = motion_run.driving.astype(np.int16)
+    preview = motion_run.landmarks.astype(np.int16)
+    difference = np.abs(preview - driving).max(axis=-1)  # (F, H, W)
+    x0, y0, x1, y1 = _face_box(motion_run.driving[0])
+    # The head axes reach 0.6 face widths out of the landmarks' centre, a little past the face box.
+    margin = int(0.3 * (x1 - x0))
+    near_face = np.zeros(difference.shape[1:], dtype=bool)
+    near_face[max(0, y0 - margin):y1 + margin, max(0, x0 - margin):x1 + margin] = True
+    drawn = difference > 60
+    inside = drawn[:, near_face].sum()
+    outside = drawn[:, ~near_face].sum()
+    assert inside > 200 * len(difference), f"only {inside} drawn pixels near the face over {len(difference)} frames"
+    assert outside <= 0.01 * inside, f"{outside} pixels changed away from the face ({inside} near it)"
+    # Away from the face only compression noise separates the preview from its input.
+    assert difference[:, ~near_face].mean() < 4.0

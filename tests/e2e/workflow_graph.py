@@ -1,0 +1,153 @@
+"""The shared workflow files of ``workflows/`` and two checks on them against a server's ``/object_info``:
+UI (graph) format -> API format by the widget order ComfyUI's editor uses, and validation of an API
+workflow (node types exist, links fit, every widget value is allowed by its input spec)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS_DIR = REPO_ROOT / "workflows"
+# Editor-only nodes: they are part of the UI file but never reach the server.
+VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+# Inputs for which the editor adds a "control after generate" widget right after the value.
+SEED_NAMES = {"seed", "noise_seed"}
+
+
+@dataclass(frozen=True)
+class WorkflowPair:
+    """A shared workflow: the UI file users drag into the editor and its API twin for scripts."""
+
+    name: str
+    ui_path: Path
+    api_path: Path
+
+    def ui(self) -> dict:
+        return json.loads(self.ui_path.read_text())
+
+    def api(self) -> dict:
+        return json.loads(self.api_path.read_text())
+
+
+def workflow_pairs() -> list[WorkflowPair]:
+    """Every ``workflows/<name>.json`` with its ``<name>_api.json`` (a UI file without its twin is an error)."""
+    pairs = []
+    for ui_path in sorted(WORKFLOWS_DIR.glob("*.json")):
+        if ui_path.stem.endswith("_api"):
+            continue
+        api_path = ui_path.with_name(f"{ui_path.stem}_api.json")
+        if not api_path.is_file():
+            raise AssertionError(f"{ui_path.name} has no API twin {api_path.name}")
+        pairs.append(WorkflowPair(ui_path.stem, ui_path, api_path))
+    return pairs
+
+
+def _input_specs(entry: dict) -> list[tuple[str, str, dict]]:
+    """(name, type, options) of a node's inputs in the order the editor creates them (required, optional)."""
+    specs = []
+    for section in ("required", "optional"):
+        for name, spec in entry["input"].get(section, {}).items():
+            kind = "COMBO" if isinstance(spec[0], list) else spec[0]
+            specs.append((name, kind, spec[1] if len(spec) > 1 else {}))
+    return specs
+
+
+def _extra_widgets(kind: str, name: str, options: dict) -> int:
+    """Widgets the editor adds after an input's own: seed control, upload button."""
+    extra = 0
+    if kind == "INT" and (name in SEED_NAMES or options.get("control_after_generate")):
+        extra += 1
+    if options.get("image_upload") or options.get("video_upload") or options.get("audio_upload"):
+        extra += 1
+    return extra
+
+
+def ui_to_api(ui: dict, object_info: dict) -> dict:
+    """API prompt (``{id: {class_type, inputs}}``) of a UI workflow, as the editor's graphToPrompt builds it."""
+    links = {link[0]: link for link in ui["links"]}
+    prompt = {}
+    for node in ui["nodes"]:
+        kind = node["type"]
+        if kind in VIRTUAL_NODES or node.get("mode", 0) in (2, 4):  # muted / bypassed nodes are not sent
+            continue
+        if kind not in object_info:
+            raise AssertionError(f"node {node['id']} has type {kind!r}, which the server does not know")
+        values = list(node.get("widgets_values") or [])
+        linked = {i["name"]: links[i["link"]] for i in node.get("inputs", []) if i.get("link") is not None}
+        inputs: dict = {}
+        for name, kind_, options in _input_specs(object_info[kind]):
+            if kind_ in WIDGET_TYPES:
+                if not values:
+                    raise AssertionError(f"node {node['id']} ({kind}) has no widget value for {name!r}")
+                value = values.pop(0)
+                del values[:_extra_widgets(kind_, name, options)]
+                if name not in linked:
+                    inputs[name] = value
+            if name in linked:
+                link = linked[name]
+                inputs[name] = [str(link[1]), link[2]]
+        if values:
+            raise AssertionError(f"node {node['id']} ({kind}) has {len(values)} widget values left over: {values}")
+        prompt[str(node["id"])] = {"class_type": kind, "inputs": inputs}
+    return prompt
+
+
+def strip_meta(api: dict) -> dict:
+    """An API prompt without ``_meta`` (titles): what the server executes."""
+    return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
+
+
+def _check_value(where: str, kind: str, options: dict, choices: list | None, value) -> list[str]:
+    if kind == "COMBO":
+        allowed = choices if choices is not None else options.get("options", [])
+        return [] if value in allowed else [f"{where}: {value!r} is not one of {allowed[:12]}"]
+    if kind == "BOOLEAN":
+        return [] if isinstance(value, bool) else [f"{where}: {value!r} is not a boolean"]
+    if kind == "STRING":
+        return [] if isinstance(value, str) else [f"{where}: {value!r} is not a string"]
+    if kind in ("INT", "FLOAT"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "INT" and not float(value).is_integer()):
+            return [f"{where}: {value!r} is not an {kind}"]
+        low, high = options.get("min"), options.get("max")
+        if (low is not None and value < low) or (high is not None and value > high):
+            return [f"{where}: {value!r} is outside [{low}, {high}]"]
+    return []
+
+
+def validate_api(api: dict, object_info: dict) -> list[str]:
+    """Problems of an API workflow against ``/object_info`` (an empty list when the server would accept it)."""
+    problems = []
+    for node_id, node in api.items():
+        kind = node.get("class_type")
+        if kind not in object_info:
+            problems.append(f"node {node_id}: missing node type {kind!r} (not in /object_info)")
+            continue
+        entry = object_info[kind]
+        specs = {name: (k, opts) for name, k, opts in _input_specs(entry)}
+        required = set(entry["input"].get("required", {}))
+        given = node.get("inputs", {})
+        for name in sorted(required - set(given)):
+            problems.append(f"node {node_id} ({kind}): required input {name!r} is not set")
+        for name, value in given.items():
+            where = f"node {node_id} ({kind}).{name}"
+            if name not in specs:
+                problems.append(f"{where}: no such input")
+                continue
+            kind_, options = specs[name]
+            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                source = api.get(value[0])
+                if source is None:
+                    problems.append(f"{where}: linked to node {value[0]}, which is not in the workflow")
+                    continue
+                outputs = object_info.get(source["class_type"], {}).get("output", [])
+                if not 0 <= value[1] < len(outputs):
+                    problems.append(f"{where}: node {value[0]} has no output {value[1]}")
+                elif outputs[value[1]] != kind_ and "*" not in (outputs[value[1]], kind_):
+                    problems.append(f"{where}: gets {outputs[value[1]]} from node {value[0]} but takes {kind_}")
+                continue
+            spec = entry["input"].get("required", {}).get(name) or entry["input"].get("optional", {}).get(name)
+            choices = spec[0] if isinstance(spec[0], list) else None
+            problems += _check_value(where, kind_, options, choices, value)
+    return problems

@@ -1,0 +1,1 @@
+"""Face motion tests (driving motion: analyzers, pose, expression, nodes)."""

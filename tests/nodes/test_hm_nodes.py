@@ -1,0 +1,193 @@
+"""The HelloMeme denoiser nodes in-process against the real ComfyUI tree, sampled by ComfyUI's own KSampler.
+
+A random SD1.5 MODEL (ComfyUI's model classes, fp16 to stay small), a random SD VAE and v5 files in the
+official layout (parity rule weights) stand in for real downloads; inputs are tiny (128x128 images).
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from tests.nodes import _fixtures as fx
+from tests.nodes._comfy import comfy_nodes, comfy_root
+
+SIZE = 128  # pixels; the v5 control base needs multiples of 64 and > 64 (InstanceNorm at /64)
+LAT = SIZE // 8
+VERSION = "v5"
+
+
+@pytest.fixture(scope="module")
+def comfy():
+    comfy_root()
+    return comfy_nodes()
+
+
+@pytest.fixture(scope="module")
+def hm_dir(tmp_path_factory, comfy):
+    import folder_paths
+
+    import nodes.paths  # noqa: F401  (registers the hellomeme folder)
+
+    folder = tmp_path_factory.mktemp("hellomeme_models")
+    fx.write_version_files(folder, VERSION)
+    folder_paths.add_model_folder_path("hellomeme", str(folder), is_default=True)
+    yield folder
+    paths, exts = folder_paths.folder_names_and_paths["hellomeme"]
+    folder_paths.folder_names_and_paths["hellomeme"] = ([p for p in paths if p != str(folder)], exts)
+
+
+@pytest.fixture(scope="module")
+def bundle(hm_dir):
+    from nodes.hm_loader import LoadHelloMemeModels
+
+    return LoadHelloMemeModels().load("auto", "fp16")[0]
+
+
+@pytest.fixture(scope="module")
+def model(comfy):
+    return fx.random_sd15_model(torch.float16)
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return fx.text_conditioning(seed=5), fx.text_conditioning(seed=6)
+
+
+@pytest.fixture(scope="module")
+def reference(model, texts, comfy):
+    from nodes.hm_reference import HelloMemeReference
+
+    vae = fx.random_vae()
+    image = torch.rand(1, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(7))
+    return HelloMemeReference().encode(model, vae, image, texts[0], texts[1])[0]
+
+
+def _apply(model, bundle, reference, frames):
+    from nodes.hm_apply import ApplyHelloMeme
+
+    return ApplyHelloMeme().apply(model, bundle, reference, fx.condition_images(frames, SIZE), fx.face_motion(frames))[0]
+
+
+def _sample(comfy, model, texts, frames, cfg=3.0, seed=1, steps=2):
+    latent = {"samples": torch.zeros(frames, 4, LAT, LAT)}
+    return comfy.KSampler().sample(model, seed, steps, cfg, "euler", "normal", texts[0], texts[1], latent, denoise=1.0)[0]["samples"]
+
+
+def _snapshot(model):
+    return (
+        {k: list(v) for k, v in model.model_options["transformer_options"].get("patches", {}).items()},
+        dict(model.object_patches),
+        set(model.patches),
+        copy.copy(model.model_options.get("context_handler")),
+    )
+
+
+def test_loader_detects_version_and_dtype(bundle):
+    assert bundle.version == VERSION
+    assert next(bundle.reference_adapter.parameters()).dtype == torch.float16
+    assert bundle.motion_adapter is not None  # video files present -> temporal modules loaded
+
+
+def test_loader_names_missing_file_and_download_command(hm_dir):
+    from hellomeme_core.errors import MissingModelFileError
+    from nodes.hm_loader import LoadHelloMemeModels
+
+    with pytest.raises(MissingModelFileError) as err:
+        LoadHelloMemeModels().load("v1", "fp32")
+    assert "hm_reference" in str(err.value) and "python -m hellomeme download --version v1" in str(err.value)
+
+
+def test_reference_features(reference):
+    keys = {f"down_{i}" for i in range(4)} | {f"up_{i}" for i in range(4)} | {"mid"}
+    assert keys <= set(reference.features)
+    assert reference.features["down_0"].shape == (2, 320, LAT // 2, LAT // 2)
+    assert reference.features["up_3"].shape == (2, 640, LAT, LAT)
+    # row 0 is the zero-latent unconditional reference, row 1 the image: they must differ
+    assert not torch.allclose(reference.features["down_0"][0], reference.features["down_0"][1])
+    assert reference.latent_size == (LAT, LAT)
+
+
+@pytest.mark.parametrize("frames,cfg", [(3, 3.0), (1, 1.0)])
+def test_image_stage_ksampler(comfy, model, bundle, reference, texts, frames, cfg):
+    before = _snapshot(model)
+    patched = _apply(model, bundle, reference, frames)
+    out = _sample(comfy, patched, texts, frames, cfg=cfg)
+    assert out.shape == (frames, 4, LAT, LAT)
+    assert torch.isfinite(out).all()
+    # HelloMeme changes the result, and the user's MODEL is untouched
+    plain = _sample(comfy, model, texts, frames, cfg=cfg)
+    assert not torch.allclose(out, plain)
+    assert _snapshot(model)[:3] == before[:3]
+    assert _sample(comfy, model, texts, frames, cfg=cfg).equal(plain)
+
+
+def test_lora_on_model_still_applies(comfy, model, bundle, reference, texts):
+    import comfy.sd
+
+    key = "lora_unet_output_blocks_11_1_proj_out"
+    g = torch.Generator().manual_seed(9)
+    lora = {f"{key}.lora_up.weight": torch.randn(320, 4, 1, 1, generator=g),
+            f"{key}.lora_down.weight": torch.randn(4, 320, 1, 1, generator=g)}
+    lora_model, _ = comfy.sd.load_lora_for_models(model, None, lora, 1.0, 0.0)
+    assert lora_model.patches, "the LoRA did not map onto the UNet"
+    with_lora = _sample(comfy, _apply(lora_model, bundle, reference, 2), texts, 2)
+    without = _sample(comfy, _apply(model, bundle, reference, 2), texts, 2)
+    assert torch.isfinite(with_lora).all()
+    assert not torch.allclose(with_lora, without)
+
+
+@pytest.mark.parametrize("frames", [3, 7])
+def test_temporal_stage_any_frame_count(comfy, model, bundle, reference, texts, frames):
+    from nodes.hm_temporal import ApplyHelloMemeTemporal
+
+    image_stage = _apply(model, bundle, reference, frames)
+    before = _snapshot(image_stage)
+    temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2)[0]
+    out = _sample(comfy, temporal, texts, frames)
+    assert out.shape == (frames, 4, LAT, LAT)
+    assert torch.isfinite(out).all()
+    assert not torch.allclose(out, _sample(comfy, image_stage, texts, frames))
+    assert _snapshot(image_stage)[:3] == before[:3]
+
+
+def test_error_fewer_motion_frames_than_latents(comfy, model, bundle, reference, texts):
+    from hellomeme_core.errors import HelloMemeError
+
+    patched = _apply(model, bundle, reference, 2)
+    with pytest.raises(HelloMemeError, match="driving motion has only 2"):
+        _sample(comfy, patched, texts, 3)
+
+
+def test_error_reference_size_and_versions(model, bundle, reference):
+    import dataclasses
+
+    from hellomeme_core.errors import HelloMemeError
+    from nodes.hm_apply import ApplyHelloMeme
+
+    small = dataclasses.replace(reference, latent_size=(LAT // 2, LAT // 2))
+    with pytest.raises(HelloMemeError, match="Resize the reference image"):
+        _apply(model, bundle, small, 1)
+    v5c_ref = dataclasses.replace(reference, control_version="v5c")
+    with pytest.raises(HelloMemeError, match="made with v5c control"):
+        _apply(model, bundle, v5c_ref, 1)
+    with pytest.raises(HelloMemeError, match="no HelloMeme patch"):
+        from nodes.hm_temporal import ApplyHelloMemeTemporal
+
+        ApplyHelloMemeTemporal().apply(model, bundle, 12, 4)
+    del ApplyHelloMeme
+
+
+def test_error_non_sd15_model(bundle, reference):
+    from hellomeme_core.errors import HelloMemeError
+    from nodes.comfy_unet_patches import check_sd15
+
+    class Fake:  # an SDXL-like config on a UNet-less model object
+        class model:
+            diffusion_model = None
+            latent_format = type("L", (), {"latent_channels": 4})()
+            model_config = type("SDXL", (), {"unet_config": {"context_dim": 2048, "model_channels": 320}})()
+
+    with pytest.raises(HelloMemeError, match="Stable Diffusion 1.5"):
+        check_sd15(Fake, "Apply HelloMeme")
