@@ -225,13 +225,12 @@ def _strip_hellomeme(patcher: comfy.model_patcher.ModelPatcher) -> None:
         kept = [p for p in plist if not isinstance(getattr(p, "__self__", None), HelloMemeUNetPatch)
                 and not (isinstance(p, tuple) and p and p[0] is MotionSlot)]
         patches[name] = kept
-    for k in [k for k in patcher.object_patches if k == HOLDER_BLOCK or k.startswith("diffusion_model.") and k in _slot_paths()]:
-        patcher.object_patches.pop(k)
+    # Our object patches are the original layers plus our own; drop only our layers, so a block that
+    # another extension patched before us keeps that patch.
+    for name, obj in list(patcher.object_patches.items()):
+        if isinstance(obj, TimestepEmbedSequential) and any(isinstance(x, (MotionSlot, ModuleHolder)) for x in obj):
+            patcher.object_patches[name] = TimestepEmbedSequential(*[x for x in obj if not isinstance(x, (MotionSlot, ModuleHolder))])
     patcher.model_options["transformer_options"].pop(OPTIONS_KEY, None)
-
-
-def _slot_paths() -> set[str]:
-    return {f"diffusion_model.{p}" for *_, p in _DOWN_SLOTS + _UP_SLOTS} | {"diffusion_model.middle_block"}
 
 
 def current_patch(model: comfy.model_patcher.ModelPatcher) -> HelloMemeUNetPatch | None:

@@ -24,9 +24,21 @@ def _needs_pads(modules) -> bool:
     return down is not None and isinstance(down[0], PaddedTemporalAttention)
 
 
+class FrameWindowHandler(comfy.context_windows.IndexListContextHandler):
+    """ComfyUI's index-list context windows over the batch axis (our frames).
+
+    ComfyUI 0.3.75 finds the current step by comparing the per-sample timestep tensor with the sigma
+    schedule, which only broadcasts when the batch is 1 (its video models put frames on another axis).
+    Every frame shares one timestep here, so the first one identifies the step.
+    """
+
+    def set_step(self, timestep, model_options):
+        super().set_step(timestep.reshape(-1)[:1], model_options)
+
+
 def window_handler(window_length: int, overlap: int) -> comfy.context_windows.IndexListContextHandler:
-    """ComfyUI's context-window handler: fixed windows, overlapping outputs averaged, Cancel between windows."""
-    handler = comfy.context_windows.IndexListContextHandler(
+    """Context windows: fixed windows, overlapping outputs averaged, Cancel between windows, progress per window."""
+    handler = FrameWindowHandler(
         context_schedule=comfy.context_windows.get_matching_context_schedule(comfy.context_windows.ContextSchedules.STATIC_STANDARD),
         fuse_method=comfy.context_windows.get_matching_fuse_method(comfy.context_windows.ContextFuseMethods.FLAT),
         context_length=window_length, context_overlap=overlap,

@@ -98,11 +98,15 @@ class SKControlNet(nn.Module):
         channels = [int(conv_in.shape[0])]
         for i in range(n_blocks):
             channels.append(int(require(sd, f"blocks_down.{i}.conv.conv1.weight", source, what, ndim=4).shape[0]))
-        if len(channels) != len(cls.official_block_channels):
-            first_missing = f"blocks_down.{len(channels) - 1}.conv.conv1.weight"
+        official = len(cls.official_block_channels) - 1
+        if n_blocks != official:
+            if n_blocks < official:
+                first = f"first missing tensor {f'blocks_down.{n_blocks}.conv.conv1.weight'!r}"
+            else:
+                first = f"first unexpected tensor {next(k for k in sd if k.startswith(f'blocks_down.{official}.'))!r}"
             raise WeightFileError(
                 f"{source} does not match the {what} layout: it has {n_blocks} down blocks, the official network "
-                f"has {len(cls.official_block_channels) - 1} (first missing tensor {first_missing!r}). {looks_like(sd)} "
+                f"has {official} ({first}). {looks_like(sd)} "
                 "Download the file again, or load it with the loader of the network it belongs to."
             )
         to_k = require(sd, "blocks_down.0.attn1.to_k.weight", source, what, ndim=2)

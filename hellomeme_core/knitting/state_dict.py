@@ -59,7 +59,8 @@ def load_strict(
 
     ``what`` names the version/class the file looks like; ``prefix`` is prepended to key names in
     messages so they match the file's own names. A module built with :func:`build_empty` takes the
-    tensors themselves (cast to ``dtype``; no copy for float32 input), else they are copied in.
+    tensors themselves (cast to ``dtype``; no copy for contiguous float32 input, so the module shares
+    memory with ``sd``), else they are copied in.
     Returns ``module`` in eval mode.
     """
     own = module.state_dict()
@@ -83,7 +84,12 @@ def load_strict(
                 f"{tuple(own[k].shape)}. The file belongs to another version or is damaged."
             )
     if any(t.is_meta for t in own.values()):
-        full = {k: sd[k].to(dtype) if k in sd else interleaved_sinusoid_table(own[k].shape[1], own[k].shape[2]).to(dtype) for k in own}
+        # ``contiguous`` gives expanded placeholders (zero strides) memory of their own; a contiguous
+        # float32 tensor is taken as is (the module then shares it with ``sd``).
+        full = {
+            k: sd[k].to(dtype).contiguous() if k in sd else interleaved_sinusoid_table(own[k].shape[1], own[k].shape[2]).to(dtype)
+            for k in own
+        }
         module.load_state_dict(full, strict=True, assign=True)
         return module.eval()
     with torch.no_grad():

@@ -167,3 +167,14 @@ def test_non_adapter_file_rejected(layout: dict) -> None:
     sd = layout_state_dict(small_layout(layout, "songkey/hm4_control_proj", ("",)))
     with pytest.raises(WeightFileError, match=r"control\.safetensors is not a HelloMeme reference/motion adapter"):
         A.load_adapter(sd, "control.safetensors")
+
+
+def test_expanded_placeholders_get_their_own_memory(layout: dict) -> None:
+    """Zero-stride placeholders (shape-only loading) become real parameters that can be written."""
+    shapes = layout["songkey/hm3_reference"]["tensors"]
+    adapter = A.load_adapter({k: torch.zeros(()).expand(s) for k, s in shapes.items() if not k.endswith(".pe")}, "shapes")
+    own = adapter.state_dict()
+    with torch.no_grad():
+        own["reference_modules_up.0.norm.weight"].fill_(2.0)
+    assert own["reference_modules_up.0.norm.bias"].abs().max() == 0
+    assert own["reference_modules_up.1.norm.weight"].abs().max() == 0

@@ -28,9 +28,8 @@ def load_small(cls, **config):
     return cls.from_state_dict(rule_state_dict(shapes), source=f"small {cls.__name__}")
 
 
-@pytest.fixture(scope="module")
-def nets() -> dict[str, torch.nn.Module]:
-    torch.manual_seed(0)
+def build_small_nets() -> dict[str, torch.nn.Module]:
+    """Every control network at reduced width, by official class name."""
     v2 = (16, 32, 64, 64, 64)
     proj_widths = {k: (a // 10, b // 10) for k, (a, b) in default_widths().items()}
     return {
@@ -44,6 +43,11 @@ def nets() -> dict[str, torch.nn.Module]:
         "HM4SD15ControlProj": load_small(C.HM4SD15ControlProj, widths=proj_widths),
         "HM5SD15ControlProj": load_small(C.HM5SD15ControlProj, widths={k: (a, b, max(b // 4, 8)) for k, (a, b) in proj_widths.items()}),
     }
+
+
+@pytest.fixture(scope="module")
+def nets() -> dict[str, torch.nn.Module]:
+    return build_small_nets()
 
 
 def drive_inputs(batch: int, frames: int, h: int, w: int, seed: int = 0, dtype=torch.float32) -> dict[str, torch.Tensor]:

@@ -131,7 +131,7 @@ def test_wrong_network_file_names_what_it_looks_like(layout: dict) -> None:
     assert "blocks_down.3" in msg and "looks like HMV2ControlNet (songkey/hm2_control, v2)" in msg
 
     base = layout_state_dict(layout["songkey/hm5_control_base"]["tensors"], device="meta")
-    with pytest.raises(WeightFileError, match=r"proj\.safetensors.*missing.*map640_to_640.*looks like HM5ControlNetBase"):
+    with pytest.raises(WeightFileError, match=r"proj\.safetensors .*tensor 'map640_to_640\.weight' is missing.*looks like HM5ControlNetBase"):
         C.HM4SD15ControlProj.from_state_dict(base, source="proj.safetensors")
 
 

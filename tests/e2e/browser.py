@@ -41,8 +41,8 @@ def find_chromium() -> str | None:
 
 
 class HeadlessChromium:
-    """A headless Chromium with one page. Use as a context manager; ``errors`` collects page exceptions
-    and ``console.error`` messages."""
+    """A headless Chromium with one page. Use as a context manager; ``errors`` collects uncaught page
+    exceptions, ``console_errors`` the ``console.error`` messages (network noise included)."""
 
     def __init__(self, binary: str, width: int = 1600, height: int = 1000, startup_timeout: float = 60.0):
         self.binary = binary
@@ -51,6 +51,7 @@ class HeadlessChromium:
         self.profile = Path(tempfile.mkdtemp(prefix="hellomeme-chromium-"))
         self.process: subprocess.Popen | None = None
         self.errors: list[str] = []
+        self.console_errors: list[str] = []
         self._ids = itertools.count(1)
         self._loop = asyncio.new_event_loop()
         self._session: aiohttp.ClientSession | None = None
@@ -144,7 +145,7 @@ class HeadlessChromium:
             details = params.get("exceptionDetails", {})
             self.errors.append(details.get("exception", {}).get("description") or details.get("text", "exception"))
         elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
-            self.errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+            self.console_errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
 
     def evaluate(self, expression: str, timeout: float = 60.0) -> Any:
         """Value of a JavaScript expression in the page (promises awaited, result returned by value)."""
@@ -167,7 +168,7 @@ class HeadlessChromium:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise BrowserError(f"timed out after {timeout:g} s waiting for: {expression}\npage errors: {self.errors[-5:]}")
+                raise BrowserError(f"timed out after {timeout:g} s waiting for: {expression}\npage errors: {self.errors[-5:]}, console errors: {self.console_errors[-5:]}")
             time.sleep(interval)
 
     def screenshot(self, path: Path) -> Path:

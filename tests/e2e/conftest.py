@@ -42,3 +42,20 @@ def staged_inputs(comfy_server, driving_clip: Path) -> dict[str, Path]:
     shutil.copyfile(driving_clip, driving)
     shutil.copyfile(REFERENCE_SOURCE, reference)
     return {"driving": driving, "reference": reference}
+
+
+def drop_execution_cache(server) -> None:
+    """Make the server forget cached node outputs, so the next prompt really executes every node
+    (another test of the session may have run the same graph on the same inputs).
+
+    ``/free`` only sets a flag that ComfyUI's prompt worker acts on at the end of a loop turn; running one
+    tiny prompt afterwards guarantees the reset happened before the next prompt is taken from the queue.
+    """
+    server.post_json("/free", {"free_memory": True})
+    server.run_prompt({"1": {"class_type": "HelloMemeModelFiles", "inputs": {"version": "v5", "include_toolkit": False}}},
+                      timeout=60)
+
+
+def cached_nodes(history_entry: dict) -> list[str]:
+    """Node ids a finished prompt took from the execution cache instead of running them."""
+    return [n for m in history_entry["status"]["messages"] if m[0] == "execution_cached" for n in m[1]["nodes"]]

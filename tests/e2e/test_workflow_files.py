@@ -64,6 +64,14 @@ def test_ui_file_is_the_same_graph_as_the_api_file(pair, object_info):
         assert link_id in nodes[src]["outputs"][src_slot]["links"]
         assert nodes[dst]["inputs"][dst_slot]["link"] == link_id
         assert nodes[dst]["inputs"][dst_slot]["type"] == kind
+    # Every node's sockets are those the server declares now (a node that gained or lost an output shows here).
+    for node in ui["nodes"]:
+        if node["type"] in VIRTUAL_NODES:
+            continue
+        entry = object_info[node["type"]]
+        assert [(o["name"], o["type"]) for o in node["outputs"]] == list(zip(entry["output_name"], entry["output"])), node["type"]
+        declared = {**entry["input"].get("required", {}), **entry["input"].get("optional", {})}
+        assert {i["name"] for i in node["inputs"]} <= set(declared), node["type"]
     # Users are told what to do: a note in the graph, and groups that frame the steps.
     assert any(n["type"] in VIRTUAL_NODES and n["widgets_values"][0].strip() for n in ui["nodes"])
     assert len(ui["groups"]) >= 3

@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import CLIP_FRAMES, CLIP_SIZE
+from tests.e2e.conftest import CLIP_FRAMES, CLIP_SIZE, cached_nodes, drop_execution_cache
 from tests.e2e.media import StreamInfo, probe, read_frames
-from tests.e2e.workflow_graph import WORKFLOWS_DIR, WorkflowPair
+from tests.e2e.workflow_graph import WORKFLOWS_DIR, WorkflowPair, upstream
 
 pytestmark = pytest.mark.slow
 
 MOTION = WorkflowPair("hellomeme_motion_preview", WORKFLOWS_DIR / "hellomeme_motion_preview.json",
                       WORKFLOWS_DIR / "hellomeme_motion_preview_api.json")
+MEME = WorkflowPair("hellomeme_video", WORKFLOWS_DIR / "hellomeme_video.json", WORKFLOWS_DIR / "hellomeme_video_api.json")
+MEME_CONDITION, MEME_EMPTY_LATENT = "11", "17"  # Render Pose Condition, Empty Latent (one per frame)
 POSE_SAVE, LANDMARK_SAVE = "7", "9"  # SaveVideo node ids in the workflow
 CONDITION_SIZE = 512
 # RGB of the four edges of the official pose square (green, blue, red, magenta), on black.
@@ -47,7 +49,9 @@ def saved_video(server, history: dict, node_id: str) -> Path:
 
 @pytest.fixture(scope="module")
 def motion_run(comfy_server, staged_inputs) -> MotionRun:
+    drop_execution_cache(comfy_server)
     history = comfy_server.run_prompt(MOTION.api(), timeout=300)
+    assert cached_nodes(history) == []
     pose_path = saved_video(comfy_server, history, POSE_SAVE)
     landmark_path = saved_video(comfy_server, history, LANDMARK_SAVE)
     driving = staged_inputs["driving"]
@@ -138,3 +142,37 @@ def test_landmark_preview_differs_from_the_driving_frames_only_near_the_face(mot
     assert outside <= 0.01 * inside, f"{outside} pixels changed away from the face ({inside} near it)"
     # Away from the face only compression noise separates the preview from its input.
     assert difference[:, ~near_face].mean() < 4.0
+
+
+def _pose_square_centre(image: np.ndarray) -> np.ndarray:
+    """(x, y) centre of the lit pixels of a condition image."""
+    ys, xs = np.nonzero(image.max(axis=-1) > 160)
+    return np.array([xs.mean(), ys.mean()])
+
+
+def test_meme_workflow_motion_half_runs_and_sizes_the_latent_batch(comfy_server, staged_inputs):
+    """The model-free half of hellomeme_video (reference portrait and driving motion, pose condition at the
+    reference head, the empty latent batch) queued as shipped, with save nodes on its two ends."""
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    prompt = upstream(MEME.api(), [MEME_CONDITION, MEME_EMPTY_LATENT])
+    assert "1" not in prompt  # no checkpoint needed for this half
+    prompt["90"] = {"class_type": "SaveImage", "inputs": {"images": [MEME_CONDITION, 0], "filename_prefix": "e2e/condition"}}
+    prompt["91"] = {"class_type": "SaveImage", "inputs": {"images": [MEME_CONDITION, 1], "filename_prefix": "e2e/reference_condition"}}
+    prompt["92"] = {"class_type": "SaveLatent", "inputs": {"samples": [MEME_EMPTY_LATENT, 0], "filename_prefix": "e2e/latent"}}
+    history = comfy_server.run_prompt(prompt, timeout=300)
+
+    def files(node_id: str, key: str) -> list[Path]:
+        return [comfy_server.output_dir / f["subfolder"] / f["filename"] for f in comfy_server.node_output(history, node_id)[key]]
+
+    conditions = [np.asarray(Image.open(p).convert("RGB")) for p in files("90", "images")]
+    (reference_file,) = files("91", "images")
+    reference = np.asarray(Image.open(reference_file).convert("RGB"))
+    assert len(conditions) == CLIP_FRAMES
+    assert conditions[0].shape == reference.shape == (CONDITION_SIZE, CONDITION_SIZE, 3)
+    # The driving squares are placed at the reference head (translation_ratio 0), not at the driving head.
+    assert np.abs(_pose_square_centre(conditions[0]) - _pose_square_centre(reference)).max() < 40
+    (latent_file,) = files("92", "latents")
+    latent = load_file(str(latent_file))["latent_tensor"]
+    assert tuple(latent.shape) == (CLIP_FRAMES, 4, CONDITION_SIZE // 8, CONDITION_SIZE // 8)  # one latent per frame

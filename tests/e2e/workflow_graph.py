@@ -99,6 +99,17 @@ def strip_meta(api: dict) -> dict:
     return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
 
 
+def declared_only(api: dict, object_info: dict) -> dict:
+    """An API prompt as the server reads it: no ``_meta``, and only inputs the node classes declare (the editor
+    also sends its display-only widgets, e.g. Load Video's ``video-preview``, which the server ignores)."""
+    out = {}
+    for node_id, node in strip_meta(api).items():
+        entry = object_info.get(node["class_type"], {}).get("input", {})
+        declared = set(entry.get("required", {})) | set(entry.get("optional", {}))
+        out[node_id] = {"class_type": node["class_type"], "inputs": {k: v for k, v in node["inputs"].items() if k in declared}}
+    return out
+
+
 def _check_value(where: str, kind: str, options: dict, choices: list | None, value) -> list[str]:
     if kind == "COMBO":
         allowed = choices if choices is not None else options.get("options", [])
@@ -151,3 +162,16 @@ def validate_api(api: dict, object_info: dict) -> list[str]:
             choices = spec[0] if isinstance(spec[0], list) else None
             problems += _check_value(where, kind_, options, choices, value)
     return problems
+
+
+def upstream(api: dict, targets: list[str]) -> dict:
+    """The part of an API workflow that ``targets`` depend on (the targets included), for running one branch."""
+    keep: set[str] = set()
+    todo = list(targets)
+    while todo:
+        node_id = todo.pop()
+        if node_id in keep:
+            continue
+        keep.add(node_id)
+        todo += [v[0] for v in api[node_id]["inputs"].values() if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str)]
+    return {k: json.loads(json.dumps(v)) for k, v in api.items() if k in keep}

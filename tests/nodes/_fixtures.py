@@ -36,7 +36,7 @@ def _randomize(module: torch.nn.Module, seed: int) -> None:
             p.copy_(t.to(p.dtype))
 
 
-def random_sd15_model(dtype: torch.dtype = torch.float16, seed: int = 0, context_dim: int = 768):
+def random_sd15_model(dtype: torch.dtype = torch.bfloat16, seed: int = 0, context_dim: int = 768):
     """A ComfyUI MODEL (ModelPatcher over comfy.model_base.BaseModel) with SD1.5's layout and random weights."""
     comfy_root()
     import comfy.model_management

@@ -71,14 +71,34 @@ def base_sd15_patcher(layout: dict[str, list[int]], key: tuple[str, str]):
     return patcher
 
 
+def _load_rule_adapter(fixtures, spec: dict):
+    """Load a module spec through ``load_adapter`` (the loader real files use) with the rule weights.
+
+    The loader sees every key with its shape (zero-stride placeholders, no memory), infers the
+    configuration and maps the names strictly; the rule values are then written into the loaded
+    parameters one tensor at a time. Same result as loading ``fixtures.module_weights(spec)``, without
+    holding the full-size AnimateDiff adapter (1.8 GB) twice next to the 3.4 GB base UNet.
+    """
+    prefix = spec.get("weight_prefix", "")
+    skip = set(fixtures.repo_buffers(spec["weight_repo"])) | {prefix + b for b in spec.get("buffers", ())}
+    shapes = {k[len(prefix):]: s for k, s in fixtures.repo_layout(spec["weight_repo"]).items()
+              if k.startswith(prefix) and k not in skip}
+    placeholders = {k: torch.zeros(()).expand(s) for k, s in shapes.items()}
+    module = load_adapter(placeholders, spec["weight_repo"])
+    own = module.state_dict(keep_vars=True)
+    with torch.no_grad():
+        for key, shape in shapes.items():
+            own[key].copy_(rule_tensor(prefix + key, shape))
+    return module
+
+
 def _modules(ctx: CaseContext, spec: dict) -> HMUNetModules:
     modules = HMUNetModules()
     motion = spec.get("motion_adapter")
     if motion is not None:
-        modules.insert(load_adapter(ctx.fixtures.module_weights(motion), motion["weight_repo"]))
+        modules.insert(_load_rule_adapter(ctx.fixtures, motion))
     for module_id in spec.get("insert", []):
-        sub = ctx.spec(module_id)
-        modules.insert(load_adapter(ctx.fixtures.module_weights(sub), sub["weight_repo"]))
+        modules.insert(_load_rule_adapter(ctx.fixtures, ctx.spec(module_id)))
     return modules.eval()
 
 

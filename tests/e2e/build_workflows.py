@@ -1,0 +1,258 @@
+"""Writes the shared workflows of ``workflows/`` (UI graph + API twin) from one description each.
+
+The sockets and widget order come from a live server's ``/object_info``, so after a node gains or loses
+an input or output, ``python -m tests.e2e.build_workflows`` rewrites both files consistently (the tests
+in ``test_workflow_files.py`` say when that is needed). Layout, titles and notes are set here.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import uuid
+
+from tests.e2e.workflow_graph import WORKFLOWS_DIR
+
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+
+SEED_NAMES = ("seed", "noise_seed")
+UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload")
+OPTIONAL_SHAPE = 7  # litegraph's hollow socket, what the editor writes for optional inputs
+VIEW = {"scale": 0.75, "offset": [160, 150]}
+
+
+def _input_specs(object_info: dict, node_type: str) -> list[tuple[str, str, dict, bool]]:
+    """(name, type, options, optional) of a node's inputs in the editor's order."""
+    specs = []
+    for section in ("required", "optional"):
+        for name, spec in object_info[node_type]["input"].get(section, {}).items():
+            kind = "COMBO" if isinstance(spec[0], list) else spec[0]
+            specs.append((name, kind, spec[1] if len(spec) > 1 else {}, section == "optional"))
+    return specs
+
+
+def _execution_order(nodes: list[dict]) -> list[int]:
+    """Node ids with every node after the nodes it reads from (the editor's ``order`` field)."""
+    by_id = {n["id"]: n for n in nodes}
+    order: list[int] = []
+
+    def visit(node_id: int) -> None:
+        if node_id in order:
+            return
+        for source, _ in by_id[node_id].get("links", {}).values():
+            visit(source)
+        order.append(node_id)
+
+    for node in nodes:
+        visit(node["id"])
+    return order
+
+
+def build(object_info: dict, nodes: list[dict], groups: list, notes: list, name: str) -> tuple[dict, dict]:
+    """(UI graph, API prompt) of one workflow description.
+
+    ``nodes``: dicts with id, type, pos, size, optional title, ``values`` (widget values by input name;
+    the input's default otherwise) and ``links`` (input name -> (source id, output slot)).
+    """
+    links: list[list] = []
+    links_from: dict[tuple[int, int], list[int]] = {}
+    link_into: dict[tuple[int, str], int] = {}
+    for node in nodes:
+        for input_name, (source, slot) in node.get("links", {}).items():
+            link_id = len(links) + 1
+            source_type = next(n["type"] for n in nodes if n["id"] == source)
+            links.append([link_id, source, slot, node["id"], input_name, object_info[source_type]["output"][slot]])
+            links_from.setdefault((source, slot), []).append(link_id)
+            link_into[(node["id"], input_name)] = link_id
+    order = _execution_order(nodes)
+    ui_nodes, api = [], {}
+    for node in nodes:
+        node_type = node["type"]
+        inputs, widgets, api_inputs = [], [], {}
+        for input_name, kind, options, optional in _input_specs(object_info, node_type):
+            link_id = link_into.get((node["id"], input_name))
+            is_widget = kind in WIDGET_TYPES
+            if is_widget:
+                value = node.get("values", {}).get(input_name, options.get("default"))
+                if value is None and link_id is None:
+                    raise ValueError(f"{name}: {node_type}.{input_name} needs a value")
+                widgets.append(value)
+                if kind == "INT" and (options.get("control_after_generate") or input_name in SEED_NAMES):
+                    widgets.append("fixed")
+                if any(options.get(flag) for flag in UPLOAD_FLAGS):
+                    widgets.append("image")  # the upload button's value, as the editor saves it
+                if link_id is None:
+                    api_inputs[input_name] = value
+            if link_id is not None:
+                source, slot = node["links"][input_name]
+                api_inputs[input_name] = [str(source), slot]
+            if link_id is not None or not is_widget:
+                socket = {"name": input_name, "type": kind, "link": link_id}
+                if is_widget:
+                    socket["widget"] = {"name": input_name}
+                if optional:
+                    socket["shape"] = OPTIONAL_SHAPE
+                inputs.append(socket)
+        outputs = [{"name": output_name, "type": kind, "links": links_from.get((node["id"], slot)), "slot_index": slot}
+                   for slot, (kind, output_name) in enumerate(zip(object_info[node_type]["output"], object_info[node_type]["output_name"]))]
+        ui_node = {"id": node["id"], "type": node_type, "pos": list(node["pos"]), "size": list(node["size"]), "flags": {},
+                   "order": order.index(node["id"]), "mode": 0, "inputs": inputs, "outputs": outputs,
+                   "properties": {"Node name for S&R": node_type}, "widgets_values": widgets}
+        if node.get("title"):
+            ui_node["title"] = node["title"]
+        ui_nodes.append(ui_node)
+        api[str(node["id"])] = {"class_type": node_type, "inputs": api_inputs,
+                                "_meta": {"title": node.get("title") or object_info[node_type]["display_name"]}}
+    # A litegraph link names its target by socket index in the target's inputs list.
+    sockets = {n["id"]: [i["name"] for i in n["inputs"]] for n in ui_nodes}
+    for link in links:
+        link[4] = sockets[link[3]].index(link[4])
+    last_id = max(n["id"] for n in nodes)
+    for text, pos, size in notes:
+        last_id += 1
+        ui_nodes.append({"id": last_id, "type": "MarkdownNote", "pos": list(pos), "size": list(size), "flags": {},
+                         "order": len(ui_nodes), "mode": 0, "inputs": [], "outputs": [], "properties": {},
+                         "widgets_values": [text], "color": "#432", "bgcolor": "#653"})
+    ui = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, "hellomeme/" + name)), "revision": 0,
+          "last_node_id": last_id, "last_link_id": len(links), "nodes": ui_nodes, "links": links,
+          "groups": [{"id": i + 1, "title": title, "bounding": list(box), "color": colour, "font_size": 24, "flags": {}}
+                     for i, (title, box, colour) in enumerate(groups)],
+          "config": {}, "extra": {"ds": VIEW}, "version": 0.4}
+    return ui, api
+
+
+# --- the workflows ---------------------------------------------------------------------------------
+BLUE, GREEN, PURPLE, BROWN = "#3f789e", "#8A8", "#a1309b", "#b58b2a"
+
+MOTION_NOTE = """## HelloMeme: driving motion preview
+
+Checks what HelloMeme will see in a driving video, in seconds and without any diffusion model.
+
+1. **Load Video**: upload your driving clip (a talking head; its audio is kept).
+2. **Load Face Analyzer**: `mediapipe` is built in (nothing to download). `official` uses the HelloMeme ONNX face toolkit placed in `ComfyUI/models/hellomeme`.
+3. **Extract Face Motion**: head pose + 51 expression coefficients per frame. Raise *smoothing* against jitter. Frames without a face get a red border in the landmark preview.
+4. **Render Pose Condition**: the coloured face square the HelloMeme control network is conditioned on (512 x 512, black background).
+5. Queue. Two videos land in `output/hellomeme/`: `pose_condition_*.mp4` and `landmarks_*.mp4`, both with the driving audio.
+
+Next step: `hellomeme_video.json` turns a portrait into the meme with this motion."""
+
+motion_nodes = [
+    dict(id=1, type="LoadVideo", title="Load Video (driving clip)", pos=(30, 110), size=(330, 500), values={"file": "driving.mp4"}),
+    dict(id=2, type="GetVideoComponents", pos=(400, 110), size=(240, 70), links={"video": (1, 0)}),
+    dict(id=3, type="HelloMemeLoadFaceAnalyzer", pos=(400, 250), size=(280, 82), values={"backend": "mediapipe", "device": "auto"}),
+    dict(id=4, type="HelloMemeExtractFaceMotion", pos=(720, 110), size=(320, 150),
+         values={"no_face_policy": "hold", "smoothing": 0.3, "fps": 25.0}, links={"face_analyzer": (3, 0), "images": (2, 0), "fps": (2, 2)}),
+    dict(id=5, type="HelloMemeRenderPoseCondition", pos=(720, 330), size=(320, 110),
+         values={"translation_ratio": 0.0, "relative": False}, links={"face_motion": (4, 0)}),
+    dict(id=6, type="CreateVideo", title="Create Video (pose condition)", pos=(1090, 110), size=(270, 80),
+         values={"fps": 25.0}, links={"images": (5, 0), "fps": (2, 2), "audio": (2, 1)}),
+    dict(id=7, type="SaveVideo", title="Save Video (pose condition)", pos=(1400, 110), size=(380, 460),
+         values={"filename_prefix": "hellomeme/pose_condition", "format": "auto", "codec": "auto"}, links={"video": (6, 0)}),
+    dict(id=8, type="CreateVideo", title="Create Video (landmarks)", pos=(1090, 620), size=(270, 80),
+         values={"fps": 25.0}, links={"images": (4, 1), "fps": (2, 2), "audio": (2, 1)}),
+    dict(id=9, type="SaveVideo", title="Save Video (landmarks)", pos=(1400, 620), size=(380, 460),
+         values={"filename_prefix": "hellomeme/landmarks", "format": "auto", "codec": "auto"}, links={"video": (8, 0)}),
+]
+motion_groups = [
+    ("1. Driving video", (20, 30, 640, 600), BLUE),
+    ("2. Face motion", (700, 30, 360, 430), GREEN),
+    ("3. Save (with the driving audio)", (1080, 30, 720, 1070), PURPLE),
+]
+motion_notes = [(MOTION_NOTE, (30, 680), (620, 420))]
+
+
+VIDEO_NOTE = """## HelloMeme: portrait + driving video -> talking meme
+
+**Files** (see `python -m hellomeme download --help` or `models_manifest.json`):
+- an SD1.5 checkpoint in `models/checkpoints` (any SD1.5 fine-tune works, LoRAs too);
+- the HelloMeme files of one version in `models/hellomeme` (check them with the *HelloMeme Model Files* node).
+
+**Steps**
+1. **Load Image**: the reference portrait (scaled and centre-cropped to 512 x 512).
+2. **Load Video**: the driving clip; its frame rate and audio go to the output video.
+3. Face motion of both: the driving clip drives the head pose and expression; the portrait's own motion places the pose square where its head is.
+4. **HelloMeme Reference** encodes the portrait once; **Apply HelloMeme** adds the per-frame control; **Apply HelloMeme Temporal** adds the motion modules over 12-frame windows.
+5. **KSampler** samples one latent per driving frame (Empty Latent batch = frame count) in one pass with the motion modules, as the official v3-v5 pipelines do. Official settings: 25 steps, cfg 2, DPM++ 2M SDE. (v1/v2 officially sample a short image stage first: KSampler on the *Apply HelloMeme* model, then KSampler Advanced with the temporal model on its noised result.)
+6. The result is saved as `output/hellomeme/meme_*.mp4` with the driving audio.
+
+Long clips: memory grows with the frame count; split long videos."""
+
+video_nodes = [
+    dict(id=1, type="CheckpointLoaderSimple", title="Load Checkpoint (SD1.5)", pos=(30, 110), size=(330, 100),
+         values={"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+    dict(id=2, type="CLIPTextEncode", title="Positive prompt", pos=(30, 260), size=(330, 140), links={"clip": (1, 1)},
+         values={"text": "a portrait of a person talking, looking at the viewer, sharp focus, natural skin texture, best quality"}),
+    dict(id=3, type="CLIPTextEncode", title="Negative prompt", pos=(30, 440), size=(330, 120), links={"clip": (1, 1)},
+         values={"text": "blurry, deformed face, extra limbs, watermark, text, low quality"}),
+    dict(id=4, type="LoadImage", title="Load Image (reference portrait)", pos=(420, 110), size=(320, 360), values={"image": "reference.jpg"}),
+    dict(id=5, type="ImageScale", title="Scale reference to 512 x 512", pos=(420, 510), size=(320, 130),
+         values={"upscale_method": "lanczos", "width": 512, "height": 512, "crop": "center"}, links={"image": (4, 0)}),
+    dict(id=6, type="LoadVideo", title="Load Video (driving clip)", pos=(420, 690), size=(320, 500), values={"file": "driving.mp4"}),
+    dict(id=7, type="GetVideoComponents", pos=(420, 1240), size=(240, 70), links={"video": (6, 0)}),
+    dict(id=8, type="HelloMemeLoadFaceAnalyzer", pos=(800, 110), size=(280, 82), values={"backend": "mediapipe", "device": "auto"}),
+    dict(id=9, type="HelloMemeExtractFaceMotion", title="Extract Face Motion (driving)", pos=(800, 240), size=(320, 150),
+         values={"no_face_policy": "hold", "smoothing": 0.3, "fps": 25.0}, links={"face_analyzer": (8, 0), "images": (7, 0), "fps": (7, 2)}),
+    dict(id=10, type="HelloMemeExtractFaceMotion", title="Extract Face Motion (reference)", pos=(800, 440), size=(320, 150),
+         values={"no_face_policy": "error", "smoothing": 0.0, "fps": 25.0}, links={"face_analyzer": (8, 0), "images": (5, 0)}),
+    dict(id=11, type="HelloMemeRenderPoseCondition", pos=(800, 640), size=(320, 120),
+         values={"translation_ratio": 0.0, "relative": False}, links={"face_motion": (9, 0), "reference_motion": (10, 0)}),
+    dict(id=12, type="LoadHelloMemeModels", pos=(1180, 110), size=(300, 82), values={"version": "auto", "precision": "auto"}),
+    dict(id=13, type="HelloMemeReference", pos=(1180, 240), size=(300, 170),
+         links={"model": (1, 0), "vae": (1, 2), "image": (5, 0), "positive": (2, 0), "negative": (3, 0),
+                "hm_models": (12, 0), "reference_condition": (11, 1), "reference_motion": (10, 0)}),
+    dict(id=14, type="ApplyHelloMeme", pos=(1180, 460), size=(300, 130),
+         links={"model": (1, 0), "hm_models": (12, 0), "hm_reference": (13, 0), "condition": (11, 0), "face_motion": (9, 0)}),
+    dict(id=15, type="ApplyHelloMemeTemporal", pos=(1180, 640), size=(300, 110),
+         values={"window_length": 12, "overlap": 4}, links={"model": (14, 0), "hm_models": (12, 0)}),
+    dict(id=16, type="GetImageSize", title="Get Image Size (frame count)", pos=(1180, 800), size=(240, 90), links={"image": (11, 0)}),
+    dict(id=17, type="EmptyLatentImage", title="Empty Latent (one per frame)", pos=(1180, 940), size=(270, 110),
+         values={"width": 512, "height": 512, "batch_size": 1},
+         links={"width": (16, 0), "height": (16, 1), "batch_size": (16, 2)}),
+    dict(id=18, type="KSampler", pos=(1540, 110), size=(320, 270),
+         values={"seed": 42, "steps": 25, "cfg": 2.0, "sampler_name": "dpmpp_2m_sde", "scheduler": "karras", "denoise": 1.0},
+         links={"model": (15, 0), "positive": (2, 0), "negative": (3, 0), "latent_image": (17, 0)}),
+    dict(id=19, type="VAEDecode", pos=(1540, 430), size=(220, 50), links={"samples": (18, 0), "vae": (1, 2)}),
+    dict(id=20, type="CreateVideo", pos=(1540, 530), size=(270, 80), values={"fps": 25.0},
+         links={"images": (19, 0), "fps": (7, 2), "audio": (7, 1)}),
+    dict(id=21, type="SaveVideo", pos=(1900, 110), size=(420, 520),
+         values={"filename_prefix": "hellomeme/meme", "format": "auto", "codec": "auto"}, links={"video": (20, 0)}),
+]
+video_groups = [
+    ("1. Models and prompts", (20, 30, 360, 550), BLUE),
+    ("2. Portrait, driving clip", (410, 30, 340, 1290), BROWN),
+    ("3. Face motion", (790, 30, 340, 740), GREEN),
+    ("4. HelloMeme", (1170, 30, 320, 1030), PURPLE),
+    ("5. Sample, decode, save", (1530, 30, 800, 610), BLUE),
+]
+video_notes = [(VIDEO_NOTE, (30, 640), (350, 600))]
+
+
+WORKFLOWS = {
+    "hellomeme_motion_preview": (motion_nodes, motion_groups, motion_notes),
+    "hellomeme_video": (video_nodes, video_groups, video_notes),
+}
+
+
+def write_all(object_info: dict) -> list[str]:
+    written = []
+    for name, (nodes, groups, notes) in WORKFLOWS.items():
+        ui, api = build(object_info, nodes, groups, notes, name.removeprefix("hellomeme_"))
+        for path, data in ((WORKFLOWS_DIR / f"{name}.json", ui), (WORKFLOWS_DIR / f"{name}_api.json", api)):
+            path.write_text(json.dumps(data, indent=2) + "\n")
+            written.append(str(path))
+    return written
+
+
+def main() -> int:
+    from tests.support.comfy_server import ComfyServer
+
+    with tempfile.TemporaryDirectory(prefix="hellomeme-workflows-") as workdir, ComfyServer(workdir) as server:
+        info = server.object_info()
+    for path in write_all(info):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
