@@ -202,10 +202,11 @@ def test_projection_input_errors(nets) -> None:
 
 
 # -------------------------------------------------------------------------------------------- dtypes
-# Max |low precision - fp32| / max |fp32| over all outputs, measured (reduced widths, 128 x 192,
-# 2 frames): fp16 <= ~2e-3, bf16 <= ~2e-2. Full width at 512 x 512 (see the report): fp16 <= 2.3e-3,
-# bf16 <= 3.9e-2.
-DTYPE_TOLERANCE = {torch.float16: 5e-3, torch.bfloat16: 6e-2}
+# Max |low precision - fp32| / max |fp32| over all outputs, measured here (reduced widths, 128 x 192,
+# 2 frames): fp16 5e-4 (v4 projection) .. 4.9e-3 (v4 base), bf16 4.7e-3 .. 4.3e-2. The bases sit at the
+# top: with 2 x 3 elements at their deepest level InstanceNorm amplifies rounding. Full width at
+# 512 x 512 (see the report): bases fp16 <= 2.3e-3, bf16 <= 3.9e-2.
+DTYPE_TOLERANCE = {torch.float16: 1e-2, torch.bfloat16: 8e-2}
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
