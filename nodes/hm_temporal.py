@@ -61,12 +61,15 @@ def window_handler(window_length: int, overlap: int) -> comfy.context_windows.In
 class ApplyHelloMemeTemporal:
     DESCRIPTION = ("Adds HelloMeme's temporal stage to a MODEL from Apply HelloMeme: the motion modules of the version, "
                    "run over overlapping windows of frames whose outputs are averaged. Any number of frames works. "
-                   "As in the official pipelines, sample this on the (noised) result of the image stage.")
+                   "v3, v4 and v5 sample every frame from noise in one pass with this MODEL (as their official "
+                   "pipelines do); v1/v2 officially refine the image stage's result: KSampler (Advanced) with "
+                   "a start step on those latents.")
     CATEGORY = "HelloMeme"
     FUNCTION = "apply"
     RETURN_TYPES = ("MODEL",)
     RETURN_NAMES = ("model",)
-    OUTPUT_TOOLTIPS = ("MODEL with the temporal modules and context windows, for KSampler (Advanced).",)
+    OUTPUT_TOOLTIPS = ("MODEL with the temporal modules and context windows, for KSampler (or KSampler (Advanced) "
+                       "to refine v1/v2 image-stage latents).",)
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -13,6 +13,8 @@ import torch
 from tests.nodes import _fixtures as fx
 from tests.nodes._comfy import comfy_nodes, comfy_root
 
+pytestmark = pytest.mark.slow  # full-size SD1.5 UNet on the CPU: minutes
+
 SIZE = 128  # pixels; the v5 control base needs multiples of 64 and > 64 (InstanceNorm at /64)
 LAT = SIZE // 8
 VERSION = "v5"
