@@ -33,7 +33,7 @@ from .knitting.reference_attention import (
     ReferenceSTKModule,
     reference_module_class,
 )
-from .knitting.state_dict import StateDict, load_strict, sub_state_dict
+from .nn.state_dicts import StateDict, load_strict, sub_state_dict
 from .temporal.animatediff import AnimateDiffMotionAdapter
 from .temporal.motion_modules import PaddedTemporalAttention, PaddedTemporalTransformer, motion_module_class
 

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .control.weights import StateDict, batch_norm_default, load_network, require
+from .control.catalogue import describe_state_dict
 from .errors import ShapeMismatchError
 from .model_files import load_state_dict, resolve_weight_file
+from .nn.state_dicts import StateDict, batch_norm_default, load_strict, require
 
 SOURCE_REPO = "songkey/pd_fgc_motion"
 
@@ -144,18 +145,24 @@ class FanEncoder(nn.Module):
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> "FanEncoder":
         """Strict load of the official file; absent BatchNorm statistics default to mean 0 / variance 1."""
         what = f"FanEncoder ({SOURCE_REPO})"
-        fc = require(sd, "model.fc.weight", source, what, ndim=2)
+
+        def tensor(key: str, ndim: int) -> torch.Tensor:
+            return require(sd, key, source, what, ndim, describe=describe_state_dict)
+
+        fc = tensor("model.fc.weight", 2)
         side = int(round(fc.shape[1] ** 0.5))
         config = dict(
-            depth=_hourglass_depth(sd) or int(require(sd, "model.m0.b1_1.conv1.weight", source, what, ndim=4).dim()),
-            landmarks=int(require(sd, "model.l0.weight", source, what, ndim=4).shape[0]),
+            depth=_hourglass_depth(sd) or int(tensor("model.m0.b1_1.conv1.weight", 4).dim()),
+            landmarks=int(tensor("model.l0.weight", 4).shape[0]),
             feature_dim=int(fc.shape[0]),
             pooled_side=side,
-            eye_dim=int(require(sd, "eye_embed.1.weight", source, what, ndim=2).shape[0]),
-            emotion_dim=int(require(sd, "emo_embed.1.weight", source, what, ndim=2).shape[0]),
-            mouth_embed_dim=int(require(sd, "mouth_embed.1.weight", source, what, ndim=2).shape[0]),
+            eye_dim=int(tensor("eye_embed.1.weight", 2).shape[0]),
+            emotion_dim=int(tensor("emo_embed.1.weight", 2).shape[0]),
+            mouth_embed_dim=int(tensor("mouth_embed.1.weight", 2).shape[0]),
         )
-        return load_network(lambda: cls(**config), sd, source, what, buffer_default=batch_norm_default, dtype=dtype)
+        return load_strict(
+            lambda: cls(**config), sd, source, what, buffer_default=batch_norm_default, dtype=dtype, describe=describe_state_dict
+        )
 
     def _check(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:

@@ -26,7 +26,8 @@ from .checks import check_condition, check_per_frame
 from .coefficients import BLENDSHAPE_SCALE, PD_FPG_SCALE, scalar_tokens
 from .sk_control_nets import DEEPEST_STRIDE, ControlDict
 from .small_unet import SmallControlUNet
-from .weights import StateDict, count_indexed, load_network, positions_from, require
+from ..nn.state_dicts import StateDict, count_indexed, load_strict, positions_from, require
+from . import catalogue  # resolved at call time: the catalogue imports this module
 
 
 class ControlBase(nn.Module):
@@ -78,7 +79,7 @@ class ControlBase(nn.Module):
         what = cls.describe()
 
         def shape(key: str, ndim: int) -> torch.Size:
-            return require(sd, key, source, what, ndim).shape
+            return require(sd, key, source, what, ndim, describe=catalogue.describe_state_dict).shape
 
         levels = count_indexed(sd, "ctrl_attn.down_blocks.")
         mid = tuple(int(shape(f"ctrl_attn.down_blocks.{i}.conv1.weight", 4)[0]) for i in range(levels))
@@ -103,7 +104,7 @@ class ControlBase(nn.Module):
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None):
         """Strict load of an official file's state dict; ``pe`` tables computed when absent."""
         config = cls.config_from_state_dict(sd, source)
-        return load_network(lambda: cls(**config), sd, source, cls.describe(), dtype=dtype)
+        return load_strict(lambda: cls(**config), sd, source, cls.describe(), dtype=dtype, describe=catalogue.describe_state_dict)
 
     # ------------------------------------------------------------------------------------------ checks
     def _valid_size(self, h: int, w: int) -> bool:

@@ -24,7 +24,8 @@ from torch import nn
 from ..nn.attention import Attention, FeedForward
 from ..nn.embeddings import SinusoidalPositionTable, linear_position_embedding
 from ..nn.resnet import BasicResidualBlock
-from .weights import StateDict, load_network, positions_from, require
+from ..nn.state_dicts import StateDict, load_strict, positions_from, require
+from . import catalogue  # resolved at call time: the catalogue imports this module
 
 DEFAULT_HEADS = 8  # every official control file; head count is not recorded in the weights
 
@@ -76,8 +77,8 @@ class SKCrossAttention(nn.Module):
     @staticmethod
     def config_from_state_dict(sd: StateDict, source: str, hidden_positions: int = 64) -> dict:
         """Constructor arguments from the shapes of local keys (``conv.conv1.weight``...)."""
-        conv = require(sd, "conv.conv1.weight", source, "SKCrossAttention", ndim=4)
-        to_k = require(sd, "attn1.to_k.weight", source, "SKCrossAttention", ndim=2)
+        conv = require(sd, "conv.conv1.weight", source, "SKCrossAttention", ndim=4, describe=catalogue.describe_state_dict)
+        to_k = require(sd, "attn1.to_k.weight", source, "SKCrossAttention", ndim=2, describe=catalogue.describe_state_dict)
         return dict(
             channel_in=int(conv.shape[1]),
             channel_out=int(conv.shape[0]),
@@ -90,7 +91,7 @@ class SKCrossAttention(nn.Module):
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> "SKCrossAttention":
         """Strict load of one block (local keys), config from shapes."""
         config = cls.config_from_state_dict(sd, source)
-        return load_network(lambda: cls(**config), sd, source, "SKCrossAttention", dtype=dtype)
+        return load_strict(lambda: cls(**config), sd, source, "SKCrossAttention", dtype=dtype, describe=catalogue.describe_state_dict)
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """``(N, C_in, H, W)``, drive tokens ``(N, T, cross_dim)`` -> ``(N, C_out, ceil(H/2), ceil(W/2))``."""
@@ -133,8 +134,8 @@ class _SmallUnetCrossAttention(nn.Module):
 
     @staticmethod
     def _base_config(sd: StateDict, source: str, what: str) -> dict:
-        conv = require(sd, "conv_in.weight", source, what, ndim=4)
-        to_k = require(sd, "attn1.to_k.weight", source, what, ndim=2)
+        conv = require(sd, "conv_in.weight", source, what, ndim=4, describe=catalogue.describe_state_dict)
+        to_k = require(sd, "attn1.to_k.weight", source, what, ndim=2, describe=catalogue.describe_state_dict)
         return dict(channel_in=int(conv.shape[1]), channel_mid=int(conv.shape[0]), cross_attention_dim=int(to_k.shape[1]))
 
 
@@ -171,7 +172,7 @@ class STKCrossAttention(_SmallUnetCrossAttention):
     @classmethod
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> "STKCrossAttention":
         config = cls.config_from_state_dict(sd, source)
-        return load_network(lambda: cls(**config), sd, source, "STKCrossAttention", dtype=dtype)
+        return load_strict(lambda: cls(**config), sd, source, "STKCrossAttention", dtype=dtype, describe=catalogue.describe_state_dict)
 
 
 class STKCrossAttentionV5(_SmallUnetCrossAttention):
@@ -200,4 +201,4 @@ class STKCrossAttentionV5(_SmallUnetCrossAttention):
     @classmethod
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> "STKCrossAttentionV5":
         config = cls.config_from_state_dict(sd, source)
-        return load_network(lambda: cls(**config), sd, source, "STKCrossAttentionV5", dtype=dtype)
+        return load_strict(lambda: cls(**config), sd, source, "STKCrossAttentionV5", dtype=dtype, describe=catalogue.describe_state_dict)

@@ -14,9 +14,10 @@ from torch import nn
 
 from ..knitting.stk_attention import SpatioTemporalKnittingAttention
 from ..errors import ShapeMismatchError
+from ..nn.state_dicts import StateDict, load_strict, require
 from .checks import check_feature
 from .sk_control_nets import ControlDict
-from .weights import StateDict, load_network, require
+from . import catalogue  # resolved at call time: the catalogue imports this module
 
 # (output key, official submodule name, input feature) in the official return order.
 PROJECTION_ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -89,7 +90,7 @@ class ControlProjection(nn.Module):
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None):
         """Strict load; channel widths read from the conv shapes."""
         widths = {name: cls.map_widths(sd, name, source) for name in MAP_NAMES}
-        return load_network(lambda: cls(widths), sd, source, cls.describe(), dtype=dtype)
+        return load_strict(lambda: cls(widths), sd, source, cls.describe(), dtype=dtype, describe=catalogue.describe_state_dict)
 
     def forward(self, control_dict: ControlDict) -> ControlDict:
         """``feat_0..3`` ``(B, C, F, h, w)`` of a control base -> ``up3_0..3``, ``down3_0..3`` (same layout).
@@ -127,7 +128,7 @@ class HM4SD15ControlProj(ControlProjection):
 
     @classmethod
     def map_widths(cls, sd: StateDict, name: str, source: str) -> tuple[int, ...]:
-        w = require(sd, f"{name}.weight", source, cls.describe(), ndim=4)
+        w = require(sd, f"{name}.weight", source, cls.describe(), ndim=4, describe=catalogue.describe_state_dict)
         return int(w.shape[1]), int(w.shape[0])
 
     def project(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -147,6 +148,6 @@ class HM5SD15ControlProj(ControlProjection):
 
     @classmethod
     def map_widths(cls, sd: StateDict, name: str, source: str) -> tuple[int, ...]:
-        proj = require(sd, f"{name}.proj.weight", source, cls.describe(), ndim=4)
-        attn = require(sd, f"{name}.attn.conv_in.weight", source, cls.describe(), ndim=4)
+        proj = require(sd, f"{name}.proj.weight", source, cls.describe(), ndim=4, describe=catalogue.describe_state_dict)
+        attn = require(sd, f"{name}.attn.conv_in.weight", source, cls.describe(), ndim=4, describe=catalogue.describe_state_dict)
         return int(proj.shape[1]), int(proj.shape[0]), int(attn.shape[0])

@@ -36,7 +36,8 @@ from .coefficients import (
     scalar_tokens,
 )
 from .cross_attention import SKCrossAttention
-from .weights import StateDict, count_indexed, load_network, looks_like, positions_from, require
+from ..nn.state_dicts import FIX, StateDict, count_indexed, load_strict, positions_from, require
+from . import catalogue  # resolved at call time: the catalogue imports this module
 
 DEEPEST_STRIDE = 64  # condition pixels per deepest-level element, for every official control network
 
@@ -93,11 +94,15 @@ class SKControlNet(nn.Module):
     def config_from_state_dict(cls, sd: StateDict, source: str) -> dict:
         """Constructor arguments from tensor shapes; the block chain must be the official one."""
         what = cls.describe()
-        conv_in = require(sd, "conv_in.weight", source, what, ndim=4)
+
+        def tensor(key: str, ndim: int) -> torch.Tensor:
+            return require(sd, key, source, what, ndim, describe=catalogue.describe_state_dict)
+
+        conv_in = tensor("conv_in.weight", 4)
         n_blocks = count_indexed(sd, "blocks_down.")
         channels = [int(conv_in.shape[0])]
         for i in range(n_blocks):
-            channels.append(int(require(sd, f"blocks_down.{i}.conv.conv1.weight", source, what, ndim=4).shape[0]))
+            channels.append(int(tensor(f"blocks_down.{i}.conv.conv1.weight", 4).shape[0]))
         official = len(cls.official_block_channels) - 1
         if n_blocks != official:
             if n_blocks < official:
@@ -106,10 +111,9 @@ class SKControlNet(nn.Module):
                 first = f"first unexpected tensor {next(k for k in sd if k.startswith(f'blocks_down.{official}.'))!r}"
             raise WeightFileError(
                 f"{source} does not match the {what} layout: it has {n_blocks} down blocks, the official network "
-                f"has {official} ({first}). {looks_like(sd)} "
-                "Download the file again, or load it with the loader of the network it belongs to."
+                f"has {official} ({first}). {catalogue.describe_state_dict(sd)} {FIX}"
             )
-        to_k = require(sd, "blocks_down.0.attn1.to_k.weight", source, what, ndim=2)
+        to_k = tensor("blocks_down.0.attn1.to_k.weight", 2)
         face = sd.get("face_proj.linear_1.weight")
         return dict(
             block_channels=tuple(channels),
@@ -124,7 +128,7 @@ class SKControlNet(nn.Module):
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None):
         """Strict load of an official file's state dict; ``pe`` tables computed when absent."""
         config = cls.config_from_state_dict(sd, source)
-        return load_network(lambda: cls(**config), sd, source, cls.describe(), dtype=dtype)
+        return load_strict(lambda: cls(**config), sd, source, cls.describe(), dtype=dtype, describe=catalogue.describe_state_dict)
 
     # ------------------------------------------------------------------------------------------ checks
     def _valid_size(self, h: int, w: int) -> bool:
@@ -283,7 +287,8 @@ class HMV3ControlNet(SKControlNet):
     def config_from_state_dict(cls, sd: StateDict, source: str) -> dict:
         config = super().config_from_state_dict(sd, source)
         config["encoder_channels"] = tuple(
-            int(require(sd, key, source, cls.describe(), ndim=4).shape[0]) for key in ("conv_up2_down0.weight", "conv_up1_down1.weight")
+            int(require(sd, key, source, cls.describe(), ndim=4, describe=catalogue.describe_state_dict).shape[0])
+            for key in ("conv_up2_down0.weight", "conv_up1_down1.weight")
         )
         return config
 

@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import ShapeMismatchError
 from ..nn.attention import Attention
 from ..nn.embeddings import SinusoidalPositionTable, linear_position_embedding
-from .state_dict import StateDict, build_empty, load_strict, require
+from ..nn.state_dicts import StateDict, build_empty, load_strict, require
 from .stk_attention import DEFAULT_HEADS, SpatioTemporalKnittingAttention
 
 # Table length of every official reference module (64 * 2: both halves of a 64-wide latent row).
@@ -133,7 +133,7 @@ class ReferenceKnittingAttention(_TwoStageReferenceAttention):
         pe = sd.get("pos_embed.pe")
         length = DEFAULT_REFERENCE_PE_LENGTH if pe is None or pe.dim() != 3 else pe.shape[1]
         module = build_empty(lambda: cls(channels, num_heads, length))
-        return load_strict(module, sd, source, what, prefix) if load else module
+        return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
 
 class ReferenceKnittingAttentionV5(_TwoStageReferenceAttention):
@@ -157,7 +157,7 @@ class ReferenceKnittingAttentionV5(_TwoStageReferenceAttention):
         channels = _infer_channels_heads(sd, source, what)
         temb = require(sd, "time_emb_proj.weight", source, what, ndim=2)
         module = build_empty(lambda: cls(channels, num_heads, temb.shape[1]))
-        return load_strict(module, sd, source, what, prefix) if load else module
+        return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
 
 class ReferenceSTKModule(nn.Module):
@@ -178,7 +178,7 @@ class ReferenceSTKModule(nn.Module):
         what = "STKReferenceModule (v5b/v5c reference)"
         channels = require(sd, "attn.conv_in.weight", source, what, ndim=4).shape[1]
         module = build_empty(lambda: cls(channels, num_heads))
-        return load_strict(module, sd, source, what, prefix) if load else module
+        return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
     def forward(self, hidden_states: torch.Tensor, ref_stats: torch.Tensor, num_frames: int = 1) -> torch.Tensor:
         """``hidden_states (B*F, C, h, w)``, ``ref_stats (B or B*F, C, h, w)`` -> ``(B*F, C, h, w)``."""

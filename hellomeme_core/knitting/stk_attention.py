@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import ShapeMismatchError
 from ..nn.attention import Attention
 from ..nn.embeddings import TimestepEmbedding, linear_position_embedding
-from .state_dict import StateDict, build_empty, load_strict, require
+from ..nn.state_dicts import StateDict, build_empty, load_strict, require
 
 DEFAULT_HEADS = 8
 
@@ -76,7 +76,7 @@ class SpatioTemporalKnittingAttention(nn.Module):
             time_embed_dim=None if emb is None else emb.shape[1],
             temporal="attnt.to_q.weight" in sd,
         ))
-        return load_strict(module, sd, source, what, prefix) if load else module
+        return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
     def _check(self, hidden_states: torch.Tensor, ref_stats: torch.Tensor | None) -> None:
         name = type(self).__name__

@@ -16,7 +16,7 @@ from einops import rearrange
 from torch import nn
 
 from ..errors import ShapeMismatchError, WeightFileError
-from ..knitting.state_dict import StateDict, build_empty, load_strict, require, sub_state_dict
+from ..nn.state_dicts import StateDict, build_empty, load_strict, require, sub_state_dict
 from ..nn.attention import Attention, FeedForward
 from ..nn.embeddings import SinusoidalPositionTable
 
@@ -98,7 +98,7 @@ class TemporalTransformer3D(nn.Module):
         pe = sd.get("transformer_blocks.0.pos_embed.pe")
         pe_length = DEFAULT_MOTION_PE_LENGTH if pe is None or pe.dim() != 3 else pe.shape[1]
         module = build_empty(lambda: cls(proj_in.shape[1], num_heads, max(layers, default=0) + 1, pe_length, proj_in.shape[0]))
-        return load_strict(module, sd, source, what, prefix) if load else module
+        return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
     def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
         """``(batch * num_frames, C, h, w)`` -> same shape (input + temporal transformer output)."""

@@ -20,7 +20,7 @@ from einops import rearrange
 from torch import nn
 
 from ..errors import ShapeMismatchError
-from ..knitting.state_dict import StateDict, build_empty, load_strict, require, sub_state_dict
+from ..nn.state_dicts import StateDict, build_empty, load_strict, require, sub_state_dict
 from ..nn.attention import Attention, FeedForward
 from ..nn.embeddings import SinusoidalPositionTable
 from .animatediff import DEFAULT_MOTION_HEADS, TemporalTransformer3D, check_frames
@@ -79,7 +79,7 @@ class PaddedTemporalAttention(nn.Module):
         pe = sd.get("pos_embed_t.pe")
         length = DEFAULT_MOTION_PE_LENGTH_V3 if pe is None or pe.dim() != 3 else pe.shape[1]
         module = build_empty(lambda: cls(temb.shape[0], num_heads, temb.shape[1], length))
-        return load_strict(module, sd, source, what, prefix) if load else module
+        return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
     def forward(
         self, hidden_states: torch.Tensor, pad_states: torch.Tensor, temb: torch.Tensor, num_frames: int
@@ -133,7 +133,7 @@ class PaddedTemporalTransformer(nn.Module):
             TemporalTransformer3D.from_state_dict(sub_state_dict(sd, "attn1."), source, num_heads, prefix + "attn1.", load=False),
             TemporalTransformer3D.from_state_dict(sub_state_dict(sd, "attn_pad."), source, num_heads, prefix + "attn_pad.", load=False),
         )
-        return load_strict(module, sd, source, what, prefix) if load else module
+        return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
     def forward(
         self,

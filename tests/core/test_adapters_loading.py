@@ -122,7 +122,7 @@ def test_missing_tensor_is_named(layout: dict) -> None:
     del sd["reference_modules_up.2.attn2.to_v.weight"]
     with pytest.raises(WeightFileError) as err:
         A.load_adapter(sd, "hm3_reference.safetensors")
-    assert_mentions(err.value, "hm3_reference.safetensors", "missing 1 tensor", "'reference_modules_up.2.attn2.to_v.weight'", "HM3ReferenceAdapter (v3/v4")
+    assert_mentions(err.value, "hm3_reference.safetensors", "1 tensor(s) missing", "'reference_modules_up.2.attn2.to_v.weight'", "HM3ReferenceAdapter (v3/v4")
 
 
 def test_unexpected_tensor_is_named(layout: dict) -> None:
