@@ -359,9 +359,9 @@ def condition_from_image(image: torch.Tensor, node: str, what: str = "condition"
 
 
 def motion_tensors(face_motion, frames: int, node: str) -> dict[str, torch.Tensor | None]:
-    """``drive_coeff`` / ``face_parts`` / ``pd_fpg`` of a FACE_MOTION, checked against the frame count."""
+    """``drive_coeff`` / ``face_parts`` / ``pd_fpg`` / ``neg_pd_fpg`` of a FACE_MOTION, checked against the frame count."""
     if face_motion is None:
-        return {"drive_coeff": None, "face_parts": None, "pd_fpg": None}
+        return {"drive_coeff": None, "face_parts": None, "pd_fpg": None, "neg_pd_fpg": None}
     n = len(face_motion)
     if n < frames:
         raise ShapeMismatchError(
@@ -373,4 +373,7 @@ def motion_tensors(face_motion, frames: int, node: str) -> dict[str, torch.Tenso
     out["face_parts"] = None if parts is None else torch.as_tensor(parts[:frames]).float()
     pd = getattr(face_motion, "pd_fpg", None)
     out["pd_fpg"] = None if pd is None else torch.as_tensor(pd[:frames]).float()
+    # FanEncoder(all -1 image): the v1/v2 emotion negative, present with the official face backend.
+    neg = face_motion.extras.get("neg_pd_fpg") if out["pd_fpg"] is not None else None
+    out["neg_pd_fpg"] = None if neg is None else torch.as_tensor(neg).float().reshape(1, -1)
     return out

@@ -149,9 +149,10 @@ def compute_control_features(
         c = -torch.ones(1, 3, 1, height, width, device=dev, dtype=dt)
         dc = None if drive_coeff is None else torch.zeros(1, 1, DRIVE_COEFFS, device=dev, dtype=dt)
         fp = None if face_parts is None else torch.zeros(1, 1, FACE_PART_TOKENS, FACE_PART_DIM, device=dev, dtype=dt)
+        # The emotion negative is FanEncoder(all -1 image) in the v1/v2 pipelines, zeros from v3 on.
         if pd_fpg is None:
             pd = None
-        elif neg_pd_fpg is not None:
+        elif neg_pd_fpg is not None and bundle.family is Family.HM:
             pd = neg_pd_fpg.reshape(1, 1, PD_FPG_DIM).to(device=dev, dtype=dt)
         else:
             pd = torch.zeros(1, 1, PD_FPG_DIM, device=dev, dtype=dt)
