@@ -52,7 +52,7 @@ def _official() -> dict[str, dict]:
 
 
 @lru_cache(maxsize=1)
-def _all_layouts() -> dict[str, dict]:
+def all_layouts() -> dict[str, dict]:
     with open(_HERE / "face_layout.json", encoding="utf-8") as f:
         extra = json.load(f)
     return {**_official(), **extra}
@@ -65,7 +65,7 @@ def official_repos() -> list[str]:
 
 def known_repos() -> list[str]:
     """Every repo whose layout we know: the 24 official ones plus ``songkey/pd_fgc_motion``."""
-    return list(_all_layouts())
+    return list(all_layouts())
 
 
 def short_name(repo: str) -> str:
@@ -75,7 +75,7 @@ def short_name(repo: str) -> str:
 
 def repo_from_name(name: str) -> str:
     """Accept ``hm5_reference`` or ``songkey/hm5_reference``; raise KeyError naming known repos."""
-    layouts = _all_layouts()
+    layouts = all_layouts()
     if name in layouts:
         return name
     for repo in layouts:
@@ -86,17 +86,17 @@ def repo_from_name(name: str) -> str:
 
 def expected_tensors(repo: str) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape of the official file of ``repo``."""
-    return {k: tuple(v) for k, v in _all_layouts()[repo_from_name(repo)]["tensors"].items()}
+    return {k: tuple(v) for k, v in all_layouts()[repo_from_name(repo)]["tensors"].items()}
 
 
 def official_class(repo: str) -> str:
     """The class the official code loads ``repo`` into (e.g. ``HM5ReferenceAdapter``)."""
-    return _all_layouts()[repo_from_name(repo)]["class_in_official_code"]
+    return all_layouts()[repo_from_name(repo)]["class_in_official_code"]
 
 
 def buffer_keys(repo: str) -> list[str]:
     """Keys of ``repo`` that are buffers, not parameters (sinusoid ``pe`` tables, BatchNorm statistics)."""
-    entry = _all_layouts()[repo_from_name(repo)]
+    entry = all_layouts()[repo_from_name(repo)]
     if "buffers" in entry:
         return list(entry["buffers"])
     # Every buffer of the 24 official repos is a sinusoid position table named ``*.pe``.

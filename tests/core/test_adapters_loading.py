@@ -1,7 +1,6 @@
 """Every official adapter layout loads strictly into our adapters; wrong files give clear errors."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -11,7 +10,6 @@ from hellomeme_core import adapters as A
 from hellomeme_core.errors import WeightFileError
 from hellomeme_core.nn.embeddings import interleaved_sinusoid_table
 from hellomeme_core.temporal.animatediff import AnimateDiffMotionAdapter
-from tests.parity.fixture import default_layout_path
 from tests.support.weight_rule import rule_tensor
 
 EXPECTED_CLASS = {
@@ -30,14 +28,6 @@ EXPECTED_CLASS = {
     "songkey/hm3_animatediff": AnimateDiffMotionAdapter,
     "songkey/hm4_animatediff": AnimateDiffMotionAdapter,
 }
-
-
-@pytest.fixture(scope="module")
-def layout() -> dict:
-    path = default_layout_path()
-    if not path.is_file():
-        pytest.skip(f"official layout not found at {path}")
-    return json.loads(path.read_text())
 
 
 def layout_state_dict(shapes: dict[str, list[int]], with_pe: bool = True) -> dict[str, torch.Tensor]:

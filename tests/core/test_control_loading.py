@@ -13,7 +13,6 @@ from hellomeme_core import control as C
 from hellomeme_core.errors import WeightFileError
 from hellomeme_core.nn.embeddings import interleaved_sinusoid_table
 from hellomeme_core.pd_fgc import FanEncoder, load_fan_encoder_file
-from tests.parity.fixture import default_layout_path, default_parity_dir
 from tests.support.weight_rule import rule_tensor
 
 EXPECTED_CLASS = {
@@ -29,22 +28,6 @@ EXPECTED_CLASS = {
     "songkey/hm5c_control_proj": C.HM5SD15ControlProj,
 }
 PD_FGC = "songkey/pd_fgc_motion"
-
-
-@pytest.fixture(scope="module")
-def layout() -> dict:
-    path = default_layout_path()
-    if not path.is_file():
-        pytest.skip(f"official layout not found at {path}")
-    return json.loads(path.read_text())
-
-
-@pytest.fixture(scope="module")
-def fan_layout() -> dict[str, list[int]]:
-    path = default_parity_dir() / "weights.json"
-    if not path.is_file():
-        pytest.skip(f"parity weights.json not found at {path}")
-    return json.loads(path.read_text())["repos"][PD_FGC]["tensors"]
 
 
 def layout_state_dict(shapes: dict[str, list[int]], device: str = "cpu", with_pe: bool = True) -> dict[str, torch.Tensor]:
