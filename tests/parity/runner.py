@@ -1,6 +1,7 @@
 """Run every call of every case in a parity fixture folder and compare with the stored outputs."""
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -75,7 +76,11 @@ def iter_case_results(fixtures: FixtureSet, pattern: str | None = None) -> Itera
 
 
 def main(folder: str, pattern: str | None = None) -> int:
-    fixtures = FixtureSet(folder)
+    try:
+        fixtures = FixtureSet(folder)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     passed = failed = 0
     start = time.perf_counter()
     for comparison in iter_case_results(fixtures, pattern):
