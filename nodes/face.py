@@ -148,7 +148,7 @@ class RenderPoseCondition:
     FUNCTION = "render"
     RETURN_TYPES = ("IMAGE", "IMAGE")
     RETURN_NAMES = ("condition", "reference_condition")
-    OUTPUT_TOOLTIPS = ("One condition image per driving frame (512 x 512).",
+    OUTPUT_TOOLTIPS = ("One condition image per driving frame (size x size).",
                        "The reference portrait's own condition image.")
 
     @classmethod
@@ -162,6 +162,8 @@ class RenderPoseCondition:
                 "relative": ("BOOLEAN", {"default": False, "tooltip":
                              "Apply the driving head's rotation relative to its first frame on top of the reference's "
                              "own pose (needs reference_motion). Off = the driving rotation as is (official)."}),
+                "size": ("INT", {"default": 512, "min": 128, "max": 2048, "step": 64, "tooltip":
+                         "The generation size (width = height, in pixels); the pose square scales with it."}),
             },
             "optional": {
                 "reference_motion": ("FACE_MOTION", {"tooltip":
@@ -170,12 +172,12 @@ class RenderPoseCondition:
             },
         }
 
-    def render(self, face_motion, translation_ratio: float, relative: bool, reference_motion=None):
+    def render(self, face_motion, translation_ratio: float, relative: bool, size: int = 512, reference_motion=None):
         if relative and reference_motion is None:
             raise HelloMemeError("Render Pose Condition: 'relative' needs a reference_motion (Extract Face Motion on the "
                                  "reference portrait); connect one or turn 'relative' off")
         drive = relative_motion(face_motion, reference_motion, expression=False) if relative else face_motion
-        condition, reference = condition_images(drive, reference_motion, translation_ratio)
+        condition, reference = condition_images(drive, reference_motion, translation_ratio, size=size)
         to_image = lambda c: ((c.permute(1, 2, 3, 0) + 1.0) * 0.5).clamp(0, 1)  # noqa: E731  (3,F,S,S)->(F,S,S,3)
         return (to_image(condition), to_image(reference))
 

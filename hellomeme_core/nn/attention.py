@@ -70,7 +70,13 @@ class GELUProjection(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """``net.0`` activation projection, ``net.1`` dropout (inactive), ``net.2`` output linear."""
+    """``net.0`` activation projection, ``net.1`` dropout (inactive), ``net.2`` output linear.
+
+    Position-wise, so long inputs run in chunks of ``chunk_tokens`` tokens: the inner activation
+    (2-8x the channels) is what dominates peak memory in the temporal stage at full resolution.
+    """
+
+    chunk_tokens = 8192
 
     def __init__(
         self,
@@ -94,4 +100,8 @@ class FeedForward(nn.Module):
         self.net = nn.ModuleList([act, nn.Dropout(0.0), nn.Linear(inner, dim_out or dim, bias=bias)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net[2](self.net[0](x))
+        flat = x.reshape(-1, x.shape[-1])
+        if flat.shape[0] <= self.chunk_tokens:
+            return self.net[2](self.net[0](x))
+        out = torch.cat([self.net[2](self.net[0](part)) for part in flat.split(self.chunk_tokens)])
+        return out.reshape(*x.shape[:-1], out.shape[-1])
