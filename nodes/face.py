@@ -172,7 +172,7 @@ class RenderPoseCondition:
             },
         }
 
-    def render(self, face_motion, translation_ratio: float, relative: bool, size: int = 512, reference_motion=None):
+    def render(self, face_motion, translation_ratio: float, relative: bool, reference_motion=None, size: int = 512):
         if relative and reference_motion is None:
             raise HelloMemeError("Render Pose Condition: 'relative' needs a reference_motion (Extract Face Motion on the "
                                  "reference portrait); connect one or turn 'relative' off")

@@ -1,0 +1,131 @@
+"""Tier 3: the shipped meme workflow (``workflows/hellomeme_video_api.json``) end to end through a real ComfyUI
+server: random SD1.5 checkpoint + random v5 HelloMeme weights on disk, a real 16-frame driving clip with
+audio, queued through ``/prompt`` with only a user's quick-run changes; the saved video is decoded and checked."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.e2e.conftest import CLIP_FILTER, DRIVING_SOURCE, cached_nodes
+from tests.e2e.media import StreamInfo, cut_clip, probe, read_frames
+from tests.e2e.test_workflows_server import MEME, saved_video
+
+pytestmark = pytest.mark.slow
+
+CHECKPOINT_NAME = "hellomeme_e2e_random_sd15.safetensors"
+DRIVING_NAME = "driving_16.mp4"
+# 16 frames with the shipped window of 12 (overlap 4): two overlapping temporal windows are blended.
+FRAMES = 16
+SIZE = 128  # generation size (pose condition, reference, latent)
+STEPS = 2
+# Node ids of workflows/hellomeme_video_api.json.
+CHECKPOINT, REFERENCE_SCALE, LOAD_VIDEO, CONDITION, HM_MODELS, SAMPLER, SAVE_VIDEO = "1", "5", "6", "11", "12", "18", "21"
+SAVE_LATENT = "90"  # added: the sampled latents, to check them before the VAE and the video encoder
+MAX_SERVER_RSS_GB = 14.0
+
+
+@dataclass
+class MemeRun:
+    seconds: float
+    server_peak_gb: float | None
+    history: dict
+    latent: torch.Tensor
+    driving_info: StreamInfo
+    video: np.ndarray
+    video_info: StreamInfo
+
+
+def _peak_gb(pid: int | str) -> float | None:
+    """Peak resident memory of a process so far (VmHWM), in GB; None off Linux."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024 ** 2
+    except OSError:
+        return None
+    return None
+
+
+def quick_run_prompt() -> dict:
+    """The shipped API prompt with what a user changes for a quick try, plus one SaveLatent probe."""
+    prompt = MEME.api()
+    prompt[CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
+    prompt[LOAD_VIDEO]["inputs"]["file"] = DRIVING_NAME
+    prompt[REFERENCE_SCALE]["inputs"].update(width=SIZE, height=SIZE)
+    prompt[CONDITION]["inputs"]["size"] = SIZE  # the Empty Latent takes its size from the condition images
+    prompt[HM_MODELS]["inputs"]["version"] = "v5"
+    prompt[SAMPLER]["inputs"]["steps"] = STEPS
+    prompt[SAVE_LATENT] = {"class_type": "SaveLatent", "inputs": {"samples": [SAMPLER, 0], "filename_prefix": "e2e/meme_latent"}}
+    return prompt
+
+
+@pytest.fixture(scope="module")
+def meme_run(comfy_server, staged_inputs) -> MemeRun:
+    from safetensors.torch import load_file
+
+    from tests.support.official_weights import write_version
+    from tests.support.sd15_checkpoint import write_in_subprocess
+
+    checkpoint = comfy_server.extra_models_dir / "checkpoints" / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        write_in_subprocess(checkpoint, "float16")  # ~2 GB; a child process keeps it out of pytest's memory
+    write_version(comfy_server.hellomeme_models_dir, "v5", stage="video", dtype=torch.float16)
+    driving = cut_clip(DRIVING_SOURCE, comfy_server.input_dir / DRIVING_NAME, FRAMES, CLIP_FILTER)
+
+    start = time.perf_counter()
+    history = comfy_server.run_prompt(quick_run_prompt(), timeout=900)
+    seconds = time.perf_counter() - start
+    print(f"\nmeme workflow: {seconds:.1f} s; peak RSS: server {_peak_gb(comfy_server.process.pid)} GB, "
+          f"pytest {_peak_gb('self')} GB")
+
+    video_path = saved_video(comfy_server, history, SAVE_VIDEO)
+    (latent_entry,) = comfy_server.node_output(history, SAVE_LATENT)["latents"]
+    latent = load_file(str(comfy_server.output_dir / latent_entry["subfolder"] / latent_entry["filename"]))["latent_tensor"]
+    return MemeRun(seconds, _peak_gb(comfy_server.process.pid), history, latent, probe(driving),
+                   read_frames(video_path), probe(video_path))
+
+
+def test_every_node_ran(meme_run: MemeRun):
+    assert SAVE_VIDEO in meme_run.history["outputs"]
+    assert not set(cached_nodes(meme_run.history)) & {HM_MODELS, "13", "14", "15", SAMPLER}
+
+
+def test_sampled_latents_are_one_per_frame_and_finite(meme_run: MemeRun):
+    latent = meme_run.latent.float()
+    assert tuple(latent.shape) == (FRAMES, 4, SIZE // 8, SIZE // 8)
+    assert torch.isfinite(latent).all()
+    assert latent.std() > 0.05
+    # Frames are generated from their own noise and pose, not copies of one another.
+    assert (latent[1:] - latent[:1]).abs().amax(dim=(1, 2, 3)).min() > 1e-3
+
+
+def test_video_has_every_driving_frame_at_the_generation_size(meme_run: MemeRun):
+    assert len(meme_run.video) == FRAMES
+    assert meme_run.video.shape[1:] == (SIZE, SIZE, 3)
+    assert meme_run.video_info.video_codec == "h264"
+    assert meme_run.video_info.fps == pytest.approx(meme_run.driving_info.fps, rel=0.01)
+
+
+def test_video_frames_are_not_constant(meme_run: MemeRun):
+    video = meme_run.video.astype(np.float32)
+    assert np.isfinite(video).all()
+    per_frame_std = video.reshape(len(video), -1).std(axis=1)
+    assert per_frame_std.min() > 1.0, f"flat frames: per-frame std {per_frame_std.round(2).tolist()}"
+    assert np.abs(video[1:] - video[:1]).max() > 10  # the frames are not one image repeated
+
+
+def test_driving_audio_is_carried_into_the_meme(meme_run: MemeRun):
+    assert meme_run.driving_info.audio_codec is not None
+    assert meme_run.video_info.audio_codec == "aac", meme_run.video_info
+    assert meme_run.video_info.duration_s == pytest.approx(meme_run.driving_info.duration_s, abs=0.15)
+
+
+def test_run_time_and_memory(meme_run: MemeRun):
+    assert meme_run.seconds < 600, f"the quick run took {meme_run.seconds:.0f} s"
+    if meme_run.server_peak_gb is not None:
+        assert meme_run.server_peak_gb < MAX_SERVER_RSS_GB, f"server peak RSS {meme_run.server_peak_gb:.1f} GB"
