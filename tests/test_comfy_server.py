@@ -2,6 +2,7 @@
 inputs, outputs and tooltips, and models given through extra_model_paths.yaml are found."""
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 
@@ -42,19 +43,24 @@ def test_object_info_lists_our_nodes_with_tooltips(comfy_server):
 
 
 def test_models_folder_from_extra_model_paths_is_found(comfy_server):
+    # v1 is written by no other test of this shared server (the meme workflow writes v5 into models/hellomeme).
     extra = comfy_server.extra_models_dir / "hellomeme"
-    W.write_version(extra, "v5", stage="image", dtype=torch.float16, zero_data=True)
-    listed = comfy_server.get_json("/models/hellomeme")
-    assert "hm5_reference/diffusion_pytorch_model.safetensors" in listed
-    assert "hm5_reference/config.json" in listed
-    prompt = {"1": {"class_type": "HelloMemeModelFiles", "inputs": {"version": "v5", "include_toolkit": True}}}
-    history = comfy_server.run_prompt(prompt, timeout=120)
-    text = comfy_server.node_output(history, "1")["text"][0]
-    assert str(extra) in text and str(comfy_server.hellomeme_models_dir) in text
-    assert "v5: MISSING (image only)" in text
-    assert f"ok       hm5_reference  [{extra / 'hm5_reference' / 'diffusion_pytorch_model.safetensors'}]" in text
-    assert "missing  hm5_motion" in text
-    assert "hello_group_facemodel/hello_3dmm" in text
+    written = W.write_version(extra, "v1", stage="image", dtype=torch.float16, zero_data=True)
+    try:
+        listed = comfy_server.get_json("/models/hellomeme")
+        assert "hm_reference/diffusion_pytorch_model.safetensors" in listed
+        assert "hm_reference/config.json" in listed
+        prompt = {"1": {"class_type": "HelloMemeModelFiles", "inputs": {"version": "v1", "include_toolkit": True}}}
+        history = comfy_server.run_prompt(prompt, timeout=120)
+        text = comfy_server.node_output(history, "1")["text"][0]
+        assert str(extra) in text and str(comfy_server.hellomeme_models_dir) in text
+        assert "v1: MISSING (image only)" in text
+        assert f"ok       hm_reference  [{extra / 'hm_reference' / 'diffusion_pytorch_model.safetensors'}]" in text
+        assert "missing  hm_animatediff_frame12" in text
+        assert "hello_group_facemodel/hello_3dmm" in text
+    finally:
+        for path in written:
+            shutil.rmtree(path.parent)  # folder form: the repo folder
 
 
 def test_node_reports_corrupt_file(comfy_server):

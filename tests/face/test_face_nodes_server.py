@@ -20,7 +20,7 @@ def test_face_workflow_runs_in_comfyui(comfy_server):
         "3": {"class_type": "HelloMemeExtractFaceMotion", "inputs": {
             "face_analyzer": ["2", 0], "images": ["1", 0], "no_face_policy": "hold", "smoothing": 0.0, "fps": 25.0}},
         "4": {"class_type": "HelloMemeRenderPoseCondition", "inputs": {
-            "face_motion": ["3", 0], "translation_ratio": 0.0, "relative": False}},
+            "face_motion": ["3", 0], "translation_ratio": 0.0, "relative": False, "size": 512}},
         "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "hm_pose_condition"}},
         "6": {"class_type": "SaveImage", "inputs": {"images": ["3", 1], "filename_prefix": "hm_face_preview"}},
     }

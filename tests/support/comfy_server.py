@@ -248,8 +248,15 @@ class ComfyServer:
         return self.get_json(f"/object_info/{node_class}").get(node_class, {})
 
     def queue_prompt(self, prompt: dict) -> str:
-        """Queue an API-format workflow; returns its prompt id (node errors raise ComfyServerError)."""
-        return self.post_json("/prompt", {"prompt": prompt, "client_id": "hellomeme-tests"})["prompt_id"]
+        """Queue an API-format workflow; returns its prompt id (node errors raise ComfyServerError).
+
+        ComfyUI queues a prompt whose other outputs are valid even when some nodes fail validation
+        (it answers with ``node_errors`` and runs the rest); a test must never pass on that half-run.
+        """
+        answer = self.post_json("/prompt", {"prompt": prompt, "client_id": "hellomeme-tests"})
+        if answer.get("node_errors"):
+            raise ComfyServerError(f"POST /prompt: nodes failed validation: {json.dumps(answer['node_errors'])[:4000]}")
+        return answer["prompt_id"]
 
     def wait_for_prompt(self, prompt_id: str, timeout: float = 600.0) -> dict:
         """Wait until a queued prompt finished; returns its ``/history`` entry, raises on errors/timeout."""
