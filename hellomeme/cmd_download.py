@@ -54,7 +54,7 @@ def select_entries(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from hellomeme_core.errors import HelloMemeError
     from hellomeme_core.model_files.check import check_file
-    from hellomeme_core.model_files.download import DownloadError, OfflineError, download_entries
+    from hellomeme_core.model_files.download import DownloadError, OfflineError, check_mirror, download_entries
     from hellomeme_core.model_files.locations import default_models_dir
     from hellomeme_core.model_files.manifest import folder_map
 
@@ -71,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
     except HelloMemeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_mirror(args.mirror)
+    except DownloadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     folders = folder_map(models_dir)
     if args.dry_run:
         for e in entries:
@@ -85,6 +90,14 @@ def run(args: argparse.Namespace) -> int:
     except DownloadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # disk full, no permission, a file where a folder should be
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: cannot write the download{where}: {exc.strerror or exc}. Partial files (*.part) are kept; "
+              "run the same command again to resume once this is fixed.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: partial files (*.part) are kept; run the same command again to resume.", file=sys.stderr)
+        return 130
     # Verify the layout of what arrived (a hub file could differ from the layout we know).
     bad = 0
     for e in entries:

@@ -199,3 +199,97 @@ def test_truncated_existing_file_is_fetched_again(tmp_path):
         download_entries([entry], folders, mirror=server.base_url, progress=False, log=logs.append)
     assert target.stat().st_size == served.stat().st_size
     assert any("refetching" in line and "truncated" in line for line in logs)
+
+
+# -- what the hub declares, content checks, bad arguments --------------------------------------------
+def _hub_redirect(server, data: bytes, sha: str, size: int | None = None) -> str:
+    server.redirects["songkey/x/resolve/main/weights.bin"] = (
+        "weights.bin", {"X-Linked-Size": str(len(data) if size is None else size), "X-Linked-Etag": f'"{sha}"'})
+    return server.url("songkey/x/resolve/main/weights.bin")
+
+
+def test_hub_redirect_followed_and_declared_checksum_verified(served, tmp_path):
+    server, data, sha = served
+    target = tmp_path / "model.bin"
+    result = download_file([_hub_redirect(server, data, sha)], target, progress=False)  # manifest knows nothing
+    assert result.status == "downloaded" and result.sha256 == sha and target.read_bytes() == data
+    assert [p for p, _ in server.requests] == ["songkey/x/resolve/main/weights.bin", "weights.bin"]
+
+
+def test_hub_declared_checksum_mismatch_rejected(served, tmp_path):
+    server, data, _ = served
+    target = tmp_path / "model.bin"
+    with pytest.raises(DownloadError, match="sha256"):
+        download_file([_hub_redirect(server, data, "ab" * 32)], target, progress=False)
+    assert not target.exists() and not part_path(target).exists()
+
+
+def test_resume_through_hub_redirect_keeps_range(served, tmp_path):
+    server, data, sha = served
+    target = tmp_path / "model.bin"
+    part_path(target).write_bytes(data[:1_500_000])
+    result = download_file([_hub_redirect(server, data, sha)], target, progress=False)
+    assert result.status == "resumed" and target.read_bytes() == data
+    assert server.requests[-1] == ("weights.bin", "bytes=1500000-")
+
+
+def test_truncated_safetensors_without_length_is_refused(tmp_path):
+    """No size anywhere (no manifest size, no Content-Length): the safetensors check catches the cut file."""
+    import torch
+
+    from tests.support.official_weights import write_repo
+
+    root = tmp_path / "served"
+    root.mkdir()
+    whole = write_repo(tmp_path / "gen", "hm4_control_proj", form="file", dtype=torch.float16, zero_data=True)
+    (root / "cut.safetensors").write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    entry = load_manifest().by_id("hm4_control_proj")
+    folders = folder_map(tmp_path / "hellomeme")
+    with FileServer(root) as server:
+        server.omit_length.add("cut.safetensors")
+        server.redirects["songkey/hm4_control_proj/resolve/main/diffusion_pytorch_model.safetensors"] = ("cut.safetensors", {})
+        with pytest.raises(DownloadError, match="unusable .*truncated|unusable .*ends at byte"):
+            download_entries([entry], folders, mirror=server.base_url, progress=False, log=lambda s: None)
+    assert not entry.target(folders).exists()
+
+
+def test_optional_config_missing_on_the_host_is_skipped(tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    entry = load_manifest().by_id("hm4_control_proj/config")
+    assert entry.optional
+    logs: list[str] = []
+    with FileServer(root) as server:  # serves nothing: 404
+        assert download_entries([entry], folder_map(tmp_path / "hm"), mirror=server.base_url,
+                                progress=False, log=logs.append) == []
+    assert any("skipped" in line and "optional" in line and "404" in line for line in logs)
+
+
+def test_cli_rejects_mirror_without_scheme_and_a_file_as_models_dir(tmp_path):
+    not_a_folder = tmp_path / "afile"
+    not_a_folder.write_text("x")
+    for extra, expected in ((["--mirror", "hf-mirror.com"], "must be a URL that starts with https://"),
+                            (["--models-dir", str(not_a_folder)], "is a file, not a folder")):
+        args = ["--models-dir", str(tmp_path / "hm"), *extra] if "--models-dir" not in extra else extra
+        proc = subprocess.run([sys.executable, "-m", "hellomeme", "download", "--version", "v5", *args, "--no-progress"],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_destination_is_one_clear_error(served, tmp_path):
+    """The models folder sits below a file: the OS refuses, the CLI says where and that .part files are kept."""
+    server, data, sha = served
+    blocker = tmp_path / "ComfyUI" / "models"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the models folder should be")
+    root = tmp_path / "mirror"
+    served_file = root / "songkey" / "hm4_control_proj" / "resolve" / "main" / "diffusion_pytorch_model.safetensors"
+    served_file.parent.mkdir(parents=True)
+    served_file.write_bytes(b"x")
+    with FileServer(root) as mirror:
+        proc = subprocess.run([sys.executable, "-m", "hellomeme", "download", "--id", "hm4_control_proj", "--models-dir",
+                               str(blocker / "hellomeme"), "--mirror", mirror.base_url, "--no-progress"],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr and "error:" in proc.stderr

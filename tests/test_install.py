@@ -47,3 +47,25 @@ def test_install_runs_and_keeps_torch():
     after = subprocess.run([sys.executable, "-c", "import importlib.metadata as m; print(m.version('torch'))"],
                            capture_output=True, text=True).stdout.strip()
     assert after == before
+
+
+def test_onnxruntime_left_out_beside_a_gpu_build(monkeypatch):
+    install = _load_install_module()
+    real_version = importlib.metadata.version
+
+    def fake_version(name):
+        if name == "onnxruntime-gpu":
+            return "1.20.0"
+        return real_version(name)
+
+    monkeypatch.setattr(install.importlib.metadata, "version", fake_version)
+    assert install.installed_onnxruntime_build() == "onnxruntime-gpu"
+    kept = [install.requirement_name(line) for line in install.requirements_lines({"onnxruntime"})]
+    assert "onnxruntime" not in kept and "mediapipe" in kept and "einops" in kept
+
+
+def test_requirement_names_parse_markers_and_comments():
+    install = _load_install_module()
+    assert install.requirement_name('mediapipe==0.10.21; python_version < "3.13"  # note') == "mediapipe"
+    assert install.requirement_name("onnxruntime>=1.17  # x") == "onnxruntime"
+    assert install.requirement_name("# only a comment") == ""

@@ -143,9 +143,27 @@ def test_wrong_file_reports_keys_shapes_and_lookalike(tmp_path):
     path = W.write_repo(tmp_path, "hm5_reference", form="file", zero_data=True)
     report = check_file(path, "hm4_reference")
     assert report.status == "wrong"
-    assert report.missing_keys and report.unexpected_keys
+    # hm4 has pos_embed.pe tables hm5 lacks, but missing buffers are recomputed on load: only the
+    # unexpected time_emb_proj parameters make this file wrong for the slot.
+    assert not report.missing_keys
+    assert any(k.endswith("time_emb_proj.weight") for k in report.unexpected_keys)
     assert report.looks_like[0] == "songkey/hm5_reference"
     assert "looks like hm5_reference" in report.message and str(path) in report.message
+    other = W.write_repo(tmp_path / "v1", "hm_control", form="file", zero_data=True)
+    wrong = check_file(other, "hm2_control")
+    assert wrong.status == "wrong" and (wrong.missing_keys or wrong.shape_mismatch)
+
+
+def test_file_without_buffers_is_ok(tmp_path):
+    """The sinusoid tables are buffers the loaders recompute: a file saved without them is complete."""
+    from safetensors.torch import save_file
+
+    expected = layout.expected_tensors("hm3_motion")
+    buffers = set(layout.buffer_keys("hm3_motion"))
+    assert buffers
+    path = tmp_path / "hm3_motion.safetensors"
+    save_file({k: torch.zeros(s, dtype=torch.float16) for k, s in expected.items() if k not in buffers}, str(path))
+    assert check_file(path, "hm3_motion").status == "ok"
 
 
 def test_first_shape_mismatch_is_reported(tmp_path):

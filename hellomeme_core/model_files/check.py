@@ -86,7 +86,9 @@ def check_file(path: str | os.PathLike, repo: str) -> FileReport:
     expected = layout.expected_tensors(repo)
     found = {k: tuple(v.shape) for k, v in header.items()}
     optional = _OPTIONAL_PREFIXES.get(repo, ())
-    missing = sorted(k for k in expected if k not in found and not k.startswith(optional))
+    # Buffers (sinusoid tables, BatchNorm statistics) are recomputed by the loaders when a file lacks them.
+    buffers = set(layout.buffer_keys(repo))
+    missing = sorted(k for k in expected if k not in found and not k.startswith(optional) and k not in buffers)
     unexpected = sorted(k for k in found if k not in expected)
     mismatch = next(((k, expected[k], found[k]) for k in expected if k in found and found[k] != expected[k]), None)
     dtypes = sorted({v.dtype for v in header.values()})
@@ -178,7 +180,10 @@ def detect_versions(
 
 def format_report(statuses: dict[str, VersionStatus], models_dirs: Iterable[str | os.PathLike]) -> str:
     """A human-readable multi-line report of :func:`detect_versions`."""
-    lines = [f"HelloMeme model folder(s): {', '.join(str(d) for d in models_dirs)}"]
+    dirs = [Path(d) for d in models_dirs]
+    lines = [f"HelloMeme model folder(s): {', '.join(str(d) for d in dirs)}"]
+    lines += [f"  (the folder {d} does not exist yet: create it and put the files there)" for d in dirs if not d.is_dir()]
+    home = dirs[0] if dirs else Path("models/hellomeme")
     for version, st in statuses.items():
         stages = "image+video" if st.video_ready else ("image only" if st.image_ready else "not usable")
         lines.append(f"{version}: {st.state.upper()} ({stages})")
@@ -186,8 +191,9 @@ def format_report(statuses: dict[str, VersionStatus], models_dirs: Iterable[str 
             if f.status == "ok":
                 lines.append(f"  ok       {layout.short_name(f.repo)}  [{f.path}]")
             elif f.status == "missing":
-                detail = f": {f.message}" if f.path is not None else ""
-                lines.append(f"  missing  {layout.short_name(f.repo)}{detail}")
+                name = layout.short_name(f.repo)
+                detail = f": {f.message}" if f.path is not None else f"  (expected at {home / name / DIFFUSERS_WEIGHT_NAME})"
+                lines.append(f"  missing  {name}{detail}")
             else:
                 lines.append(f"  {f.status.upper():<8} {layout.short_name(f.repo)}: {f.message}")
     return "\n".join(lines)

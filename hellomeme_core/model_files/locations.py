@@ -55,6 +55,9 @@ def default_models_dir(explicit: str | os.PathLike | None = None, *, must_exist:
             )
         path, source = comfy / "models" / "hellomeme", "the ComfyUI tree"
     path = path.resolve()
+    if path.exists() and not path.is_dir():
+        raise HelloMemeError(f"The models folder {path} (from {source}) is a file, not a folder; point --models-dir at "
+                             "the hellomeme models folder (e.g. ComfyUI/models/hellomeme).")
     if must_exist and not path.is_dir():
         raise HelloMemeError(
             f"The models folder {path} (from {source}) does not exist. Create it and put the HelloMeme files there "

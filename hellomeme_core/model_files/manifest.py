@@ -110,10 +110,12 @@ def folder_map(hellomeme_dir: str | os.PathLike) -> dict[str, Path]:
     return {"hellomeme": hellomeme_dir, "clip_vision": root / "clip_vision", "checkpoints": root / "checkpoints"}
 
 
-def hand_placement_help(entries: Iterable[ManifestEntry], models_root: "Mapping[str, str | os.PathLike] | str | os.PathLike") -> str:
+def hand_placement_help(entries: Iterable[ManifestEntry], models_root: "Mapping[str, str | os.PathLike] | str | os.PathLike",
+                        mirror: str | None = None) -> str:
     """Lines telling a user where to put each file by hand, and where to get it."""
     lines = []
     for e in entries:
-        src = e.urls[0] if e.urls else "(no public URL)"
+        urls = e.urls_for(mirror)
+        src = urls[0] if urls else "(no public URL)"
         lines.append(f"  {e.target(models_root)}\n      from {src}")
     return "\n".join(lines)

@@ -1,7 +1,10 @@
 """A loopback HTTP file server (stdlib ``http.server`` in a thread) for downloader tests.
 
 Serves files from a folder on 127.0.0.1 with HTTP Range support, and can misbehave on purpose:
-cut the connection after some bytes (``cut_after``), or ignore Range headers (``honour_range``).
+cut the connection after some bytes (``cut_after``), ignore Range headers (``honour_range``), or
+send no Content-Length (``omit_length``). ``redirects`` answers a path with a 302 to another path,
+with extra headers, as the Hugging Face hub answers ``resolve/main`` for large files (it declares
+``X-Linked-Size`` and ``X-Linked-Etag``, the sha256, on the redirect).
 Every request's path and Range header are recorded in ``requests``.
 """
 from __future__ import annotations
@@ -18,6 +21,8 @@ class FileServer:
         # path -> number of bytes after which the next responses are cut (consumed one per request)
         self.cut_after: dict[str, list[int]] = {}
         self.honour_range = True
+        self.omit_length: set[str] = set()
+        self.redirects: dict[str, tuple[str, dict[str, str]]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -48,6 +53,15 @@ class FileServer:
                 rel = self.path.split("?", 1)[0].lstrip("/")
                 range_header = self.headers.get("Range")
                 owner.requests.append((rel, range_header))
+                if rel in owner.redirects:
+                    location, headers = owner.redirects[rel]
+                    self.send_response(302)
+                    self.send_header("Location", owner.url(location))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 path = owner.root / rel
                 if not path.is_file():
                     self.send_error(404, "not found")
@@ -66,7 +80,10 @@ class FileServer:
                     self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
                 else:
                     self.send_response(200)
-                self.send_header("Content-Length", str(size - start))
+                if rel in owner.omit_length:
+                    self.close_connection = True  # the end of the body is where the connection closes
+                else:
+                    self.send_header("Content-Length", str(size - start))
                 self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
                 cuts = owner.cut_after.get(rel)
