@@ -2,7 +2,12 @@
 
 Each adapter is a container whose state-dict keys are those of the official file, built from the
 file's own tensor shapes (channel counts, number of modules, table lengths) and loaded strictly with
-:meth:`from_state_dict`. :func:`load_adapter` picks the class from the keys.
+:meth:`from_state_dict`. :func:`load_adapter` picks the class from the keys. Before building, the file's
+set of submodules and their channel counts are checked against the official files of the class
+(:mod:`hellomeme_core.nn.module_sets`, from ``model_files/official_layout.json``): a file missing whole
+modules (``reference_modules_up.3``, ``mid_block``...) or holding them at other widths is refused with
+a message naming the file, the first missing or mismatching tensor, what the file holds and the
+official file it resembles.
 
 How a UNet patch uses them (the official order, ``shared/parity/README.md`` note 2):
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import re
 
+import torch
 from torch import nn
 
 from .errors import WeightFileError
@@ -33,6 +39,7 @@ from .knitting.reference_attention import (
     ReferenceSTKModule,
     reference_module_class,
 )
+from .nn.module_sets import ModuleSet, channel_key, check_module_set, group_slots, official_module_sets
 from .nn.state_dicts import StateDict, load_strict, sub_state_dict
 from .temporal.animatediff import AnimateDiffMotionAdapter
 from .temporal.motion_modules import PaddedTemporalAttention, PaddedTemporalTransformer, motion_module_class
@@ -63,19 +70,38 @@ def _module_list(sd: StateDict, name: str, source: str, expected: type[nn.Module
     return nn.ModuleList(modules)
 
 
+def _shapes(sd: StateDict) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in sd.items()}
+
+
 class _Adapter(nn.Module):
-    """Common loading: subclasses set ``what`` and build their module lists in ``_build``."""
+    """Common loading: subclasses set ``what`` and build their module lists in ``_build``.
+
+    Before anything is built, the file's submodules and their channel counts are checked against the
+    official files of ``official_class`` (:func:`~hellomeme_core.nn.module_sets.check_module_set`), so
+    a file missing whole modules, or holding them at other widths, is refused with its name.
+    """
 
     what = ""
+    official_class = ""
     versions: tuple[str, ...] = ()
 
     @classmethod
-    def from_state_dict(cls, sd: StateDict, source: str = "<state dict>") -> "_Adapter":
-        """Build from the shapes of ``sd`` (full official keys) and load it strictly."""
+    def module_sets(cls) -> tuple[ModuleSet, ...]:
+        """The module sets (submodule names + channel counts) a file of this class may have."""
+        return official_module_sets(cls.official_class)
+
+    @classmethod
+    def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> "_Adapter":
+        """Check the module set, build from the shapes of ``sd`` (full official keys) and load it strictly.
+
+        Floating tensors become ``dtype`` (float32 when None); tensors already of that dtype are shared.
+        """
         try:
+            check_module_set(_shapes(sd), source, cls.what, cls.module_sets())
             adapter = cls()
             adapter._build(sd, source)
-            return load_strict(adapter, sd, source, cls.what)
+            return load_strict(adapter, sd, source, cls.what, dtype=dtype)
         except WeightFileError as exc:
             raise WeightFileError(f"{exc}{_looks_like(sd, source, cls)}") from None
 
@@ -122,8 +148,15 @@ class HMReferenceAdapter(ReferenceAdapter):
     """
 
     what = "HMReferenceAdapter (v1/v2 hm_reference / hm2_reference)"
+    official_class = "HMReferenceAdapter"
     versions = ("v1", "v2")
     up_offset = 1
+
+    @classmethod
+    def module_sets(cls) -> tuple[ModuleSet, ...]:
+        """The official down 0-3 / mid / up 0-2 set, and its up modules alone (``version != 'v1'`` config)."""
+        full = official_module_sets(cls.official_class)
+        return full + tuple(ms.restricted(("reference_modules_up.",), f"{ms.label}, up modules only") for ms in full)
 
     def _build(self, sd: StateDict, source: str) -> None:
         super()._build(sd, source)
@@ -140,6 +173,7 @@ class HM3ReferenceAdapter(ReferenceAdapter):
     """v3/v4 (``hm3_reference``, ``hm4_reference``): one module before each UNet up block."""
 
     what = "HM3ReferenceAdapter (v3/v4 hm3_reference / hm4_reference)"
+    official_class = "HM3ReferenceAdapter"
     versions = ("v3", "v4")
 
 
@@ -147,6 +181,7 @@ class HM5ReferenceAdapter(ReferenceAdapter):
     """v5 (``hm5_reference``): V5 reference attentions before each UNet up block."""
 
     what = "HM5ReferenceAdapter (v5 hm5_reference)"
+    official_class = "HM5ReferenceAdapter"
     versions = ("v5",)
     module_class = ReferenceKnittingAttentionV5
 
@@ -155,6 +190,7 @@ class HM5bReferenceAdapter(ReferenceAdapter):
     """v5b/v5c (``hm5b_reference``, ``hm5c_reference``): STK reference modules before each up block."""
 
     what = "HM5bReferenceAdapter (v5b/v5c hm5b_reference / hm5c_reference)"
+    official_class = "HM5bReferenceAdapter"
     versions = ("v5b", "v5c")
     module_class = ReferenceSTKModule
 
@@ -190,6 +226,7 @@ class HM3MotionAdapter(MotionAdapter):
     """v3/v4 (``hm3_motion``, ``hm4_motion``)."""
 
     what = "HM3MotionAdapter (v3/v4 hm3_motion / hm4_motion)"
+    official_class = "HM3MotionAdapter"
     versions = ("v3", "v4")
 
 
@@ -197,6 +234,7 @@ class HM5MotionAdapter(MotionAdapter):
     """v5 (``hm5_motion``)."""
 
     what = "HM5MotionAdapter (v5 hm5_motion)"
+    official_class = "HM5MotionAdapter"
     versions = ("v5", "v5b", "v5c")
     module_class = PaddedTemporalTransformer
 
@@ -226,13 +264,30 @@ def adapter_class(sd: StateDict, source: str = "<state dict>") -> type[nn.Module
             return HM5ReferenceAdapter
         if any(k.startswith(("reference_modules_down.", "reference_modules_mid.")) for k in keys):
             return HMReferenceAdapter
-        # v1/v2 have up modules for UNet up blocks 1-3 only; v3/v4 one for each of the four.
-        return HMReferenceAdapter if len(_indices(sd, "reference_modules_up")) == 3 else HM3ReferenceAdapter
+        # Up modules only: v1/v2 have three (UNet up blocks 1-3, 1280/1280/640 channels), v3/v4 four
+        # (1280/1280/1280/640). Judged by the channel sequence, so an hm3 file missing its last module
+        # is reported as a truncated v3/v4 file, not taken for v1/v2.
+        return HMReferenceAdapter if _up_channels(sd) in _v12_up_channels() else HM3ReferenceAdapter
     first = ", ".join(keys[:3]) or "no tensors"
     raise WeightFileError(
         f"{source} is not a HelloMeme reference/motion adapter or AnimateDiff motion adapter (first keys: {first}). "
         "Check that the right file is selected."
     )
+
+
+def _up_channels(sd: StateDict) -> list[int | None]:
+    """Channel counts of the ``reference_modules_up.{i}`` modules of ``sd``, in index order."""
+    slots = group_slots({k: tuple(v.shape) for k, v in sd.items() if k.startswith("reference_modules_up.")})
+    out = []
+    for name in sorted(slots, key=lambda n: int(n.rsplit(".", 1)[1])):
+        ck = channel_key(slots[name])
+        out.append(None if ck is None else int(slots[name][ck[0]][ck[1]]))
+    return out
+
+
+def _v12_up_channels() -> list[list[int | None]]:
+    return [[s.channels for s in ms.slots if s.name.startswith("reference_modules_up.")]
+            for ms in official_module_sets(HMReferenceAdapter.official_class)]
 
 
 def _looks_like(sd: StateDict, source: str, expected: type[nn.Module]) -> str:
@@ -244,7 +299,7 @@ def _looks_like(sd: StateDict, source: str, expected: type[nn.Module]) -> str:
     return "" if found is expected else f" The tensors look like {getattr(found, 'what', found.__name__)}."
 
 
-def load_adapter(sd: StateDict, source: str = "<state dict>") -> nn.Module:
-    """Pick the adapter class from the keys of ``sd`` and load it strictly (eval mode, float32)."""
-    return adapter_class(sd, source).from_state_dict(sd, source)
+def load_adapter(sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> nn.Module:
+    """Pick the adapter class from the keys of ``sd`` and load it strictly (eval mode, ``dtype`` or float32)."""
+    return adapter_class(sd, source).from_state_dict(sd, source, dtype=dtype)
 

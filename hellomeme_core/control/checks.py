@@ -71,8 +71,12 @@ def check_per_frame(
     return value
 
 
-def check_feature(network: str, name: str, value: object, channels: int, like: torch.Tensor | None = None) -> torch.Tensor:
-    """A control feature map ``(batch, channels, frames, h, w)``; batch/frames equal to ``like``'s."""
+def check_feature(
+    network: str, name: str, value: object, channels: int, like: torch.Tensor | None = None, scale: int = 1
+) -> torch.Tensor:
+    """A control feature map ``(batch, channels, frames, h, w)``; batch/frames equal to ``like``'s and,
+    when ``like`` is given, a map ``scale`` times as tall and as wide as ``like`` (``feat_i`` of a control
+    base is ``2**i`` times the size of ``feat_0``)."""
     if not isinstance(value, torch.Tensor) or value.dim() != 5 or value.shape[1] != channels:
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
         raise ShapeMismatchError(
@@ -83,4 +87,13 @@ def check_feature(network: str, name: str, value: object, channels: int, like: t
             f"{network}: control_dict[{name!r}] has batch/frames ({value.shape[0]}, {value.shape[2]}) but "
             f"'feat_0' has ({like.shape[0]}, {like.shape[2]}); all features must come from one control-base call."
         )
+    if like is not None:
+        expected = (int(like.shape[3]) * scale, int(like.shape[4]) * scale)
+        if (int(value.shape[3]), int(value.shape[4])) != expected:
+            raise ShapeMismatchError(
+                f"{network}: control_dict[{name!r}] {tuple(value.shape)} is {value.shape[3]}x{value.shape[4]} "
+                f"(height x width) but must be {expected[0]}x{expected[1]}, {scale}x the {like.shape[3]}x{like.shape[4]} "
+                f"of 'feat_0' {tuple(like.shape)}: feat_0..feat_3 of a control base are 1/64, 1/32, 1/16 and 1/8 of "
+                "the condition size. All features must come from one control-base call."
+            )
     return value

@@ -21,6 +21,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from ..errors import ShapeMismatchError, WeightFileError
 from ..nn.attention import Attention, FeedForward
 from ..nn.embeddings import SinusoidalPositionTable, linear_position_embedding
 from ..nn.resnet import BasicResidualBlock
@@ -40,6 +41,30 @@ def strided_residual_block(channel_in: int, channel_out: int) -> BasicResidualBl
     return BasicResidualBlock(channel_in, channel_out, stride=2, downsample=shortcut, norm_layer=nn.InstanceNorm2d)
 
 
+def check_block_inputs(module: str, x: object, tokens: object, channels: int, cross_attention_dim: int) -> None:
+    """``x`` must be ``(N, channels, H, W)`` and ``tokens`` ``(N, T, cross_attention_dim)``, checked before any
+    conv sees them (a wrong width would otherwise surface as a raw conv or matmul RuntimeError)."""
+    def shape(t: object) -> object:
+        return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != channels:
+        raise ShapeMismatchError(
+            f"{module}: input must be (batch * frames, {channels}, height, width), got {shape(x)} "
+            f"(drive tokens {shape(tokens)}). This block was loaded with {channels} input channels: it is fed "
+            "the features of another block or of another control network."
+        )
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 3 or tokens.shape[2] != cross_attention_dim:
+        raise ShapeMismatchError(
+            f"{module}: drive tokens must be (batch * frames, tokens, {cross_attention_dim}), got {shape(tokens)} "
+            f"for input {shape(x)}."
+        )
+    if tokens.shape[0] != x.shape[0]:
+        raise ShapeMismatchError(
+            f"{module}: drive tokens {shape(tokens)} and input {shape(x)} differ in batch * frames "
+            f"({tokens.shape[0]} vs {x.shape[0]}); give one token set per input frame."
+        )
+
+
 def attend_pixels(attn: Attention, norm: nn.LayerNorm, x: torch.Tensor, positions: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
     """``attn(norm(x + positions), context)`` for channel-last maps ``(N, h, w, c)``; same shape out.
 
@@ -48,6 +73,22 @@ def attend_pixels(attn: Attention, norm: nn.LayerNorm, x: torch.Tensor, position
     h = x.shape[1]
     tokens = rearrange(norm(x + positions), "n h w c -> n (h w) c")
     return rearrange(attn(tokens, context), "n (h w) c -> n h w c", h=h)
+
+
+def _with_table_lengths(config: dict, sd: StateDict, lengths: dict[str, int | None], source: str, what: str) -> dict:
+    """``config`` with the requested position-table lengths; a length read from a stored table must agree."""
+    for name, length in lengths.items():
+        if name not in ("num_positional_embeddings", "num_positional_embeddings_hidden"):
+            raise TypeError(f"{what}.from_state_dict got an unknown argument {name!r}")
+        if length is None:
+            continue
+        key = "pos_embed.pe" if name == "num_positional_embeddings" else "pos_embed_hidden.pe"
+        if key in sd and config[name] != length:
+            raise WeightFileError(
+                f"{source}: {key!r} holds {config[name]} positions but {name}={length} was requested ({what})."
+            )
+        config[name] = int(length)
+    return config
 
 
 class SKCrossAttention(nn.Module):
@@ -64,6 +105,8 @@ class SKCrossAttention(nn.Module):
         norm_eps: float = 1e-5,
     ):
         super().__init__()
+        self.channel_in = channel_in
+        self.cross_attention_dim = cross_attention_dim
         self.conv = strided_residual_block(channel_in, channel_out)
         self.pos_embed = SinusoidalPositionTable(channel_out, num_positional_embeddings)
         self.pos_embed_hidden = SinusoidalPositionTable(cross_attention_dim, num_positional_embeddings_hidden)
@@ -88,13 +131,28 @@ class SKCrossAttention(nn.Module):
         )
 
     @classmethod
-    def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> "SKCrossAttention":
-        """Strict load of one block (local keys), config from shapes."""
-        config = cls.config_from_state_dict(sd, source)
-        return load_strict(lambda: cls(**config), sd, source, "SKCrossAttention", dtype=dtype, describe=catalogue.describe_state_dict)
+    def from_state_dict(
+        cls,
+        sd: StateDict,
+        source: str = "<state dict>",
+        dtype: torch.dtype | None = None,
+        heads: int = DEFAULT_HEADS,
+        **table_lengths: int | None,
+    ) -> "SKCrossAttention":
+        """Strict load of one block (local keys), config from shapes.
+
+        ``heads`` is not recorded in the weights (8 in every official file). ``table_lengths``
+        (``num_positional_embeddings``, ``num_positional_embeddings_hidden``) set the computed tables'
+        lengths when ``sd`` has no ``pe`` buffers; a file's own table must agree with them.
+        """
+        config = _with_table_lengths(cls.config_from_state_dict(sd, source), sd, table_lengths, source, "SKCrossAttention")
+        return load_strict(
+            lambda: cls(**config, heads=heads), sd, source, "SKCrossAttention", dtype=dtype, describe=catalogue.describe_state_dict
+        )
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """``(N, C_in, H, W)``, drive tokens ``(N, T, cross_dim)`` -> ``(N, C_out, ceil(H/2), ceil(W/2))``."""
+        check_block_inputs(type(self).__name__, x, tokens, self.channel_in, self.cross_attention_dim)
         x = rearrange(self.conv(x), "n c h w -> n h w c")
         h, w = x.shape[1], x.shape[2]
         context = self.pos_embed_hidden(tokens)
@@ -108,6 +166,8 @@ class _SmallUnetCrossAttention(nn.Module):
 
     def __init__(self, channel_in: int, channel_mid: int, heads: int, cross_attention_dim: int, norm_eps: float):
         super().__init__()
+        self.channel_in = channel_in
+        self.cross_attention_dim = cross_attention_dim
         self.conv_in = nn.Conv2d(channel_in, channel_mid, kernel_size=3, padding=1)
         self.norm = nn.LayerNorm(channel_mid, eps=norm_eps)
         self.attn1 = Attention(channel_mid, heads=heads, dim_head=channel_mid // heads, cross_attention_dim=cross_attention_dim)
@@ -125,6 +185,7 @@ class _SmallUnetCrossAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)``, drive tokens ``(N, T, cross_dim)`` -> ``(N, C, H, W)`` (replaces the input)."""
+        check_block_inputs(type(self).__name__, x, tokens, self.channel_in, self.cross_attention_dim)
         x = rearrange(self.conv_in(x), "n c h w -> n h w c")
         h, w = x.shape[1], x.shape[2]
         context = self.tokens_with_positions(tokens)
@@ -170,9 +231,19 @@ class STKCrossAttention(_SmallUnetCrossAttention):
         return config
 
     @classmethod
-    def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> "STKCrossAttention":
-        config = cls.config_from_state_dict(sd, source)
-        return load_strict(lambda: cls(**config), sd, source, "STKCrossAttention", dtype=dtype, describe=catalogue.describe_state_dict)
+    def from_state_dict(
+        cls,
+        sd: StateDict,
+        source: str = "<state dict>",
+        dtype: torch.dtype | None = None,
+        heads: int = DEFAULT_HEADS,
+        **table_lengths: int | None,
+    ) -> "STKCrossAttention":
+        """As :meth:`SKCrossAttention.from_state_dict` (official table lengths 512 / 1024)."""
+        config = _with_table_lengths(cls.config_from_state_dict(sd, source), sd, table_lengths, source, "STKCrossAttention")
+        return load_strict(
+            lambda: cls(**config, heads=heads), sd, source, "STKCrossAttention", dtype=dtype, describe=catalogue.describe_state_dict
+        )
 
 
 class STKCrossAttentionV5(_SmallUnetCrossAttention):
@@ -199,6 +270,10 @@ class STKCrossAttentionV5(_SmallUnetCrossAttention):
         return cls._base_config(sd, source, "STKCrossAttentionV5")
 
     @classmethod
-    def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None) -> "STKCrossAttentionV5":
+    def from_state_dict(
+        cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None, heads: int = DEFAULT_HEADS
+    ) -> "STKCrossAttentionV5":
         config = cls.config_from_state_dict(sd, source)
-        return load_strict(lambda: cls(**config), sd, source, "STKCrossAttentionV5", dtype=dtype, describe=catalogue.describe_state_dict)
+        return load_strict(
+            lambda: cls(**config, heads=heads), sd, source, "STKCrossAttentionV5", dtype=dtype, describe=catalogue.describe_state_dict
+        )

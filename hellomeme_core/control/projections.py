@@ -109,7 +109,8 @@ class ControlProjection(nn.Module):
         for feat, channels in needed.items():
             if feat not in control_dict:
                 raise ShapeMismatchError(f"{name}: control_dict lacks {feat!r} (has {sorted(control_dict)}); pass the control base output.")
-            feats[feat] = check_feature(name, feat, control_dict[feat], channels, feats.get("feat_0")).to(dtype)
+            scale = 2 ** int(feat.removeprefix("feat_"))  # feat_i is 2**i times the size of feat_0
+            feats[feat] = check_feature(name, feat, control_dict[feat], channels, feats.get("feat_0"), scale).to(dtype)
         return {key: self.project(getattr(self, module_name), feats[feat]) for key, module_name, feat in PROJECTION_ROUTES}
 
     def project(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import ShapeMismatchError
 from ..nn.attention import Attention
 from ..nn.embeddings import SinusoidalPositionTable, linear_position_embedding
-from ..nn.state_dicts import StateDict, build_empty, load_strict, require
+from ..nn.state_dicts import StateDict, build_empty, load_strict, require, table_length
 from .stk_attention import DEFAULT_HEADS, SpatioTemporalKnittingAttention
 
 # Table length of every official reference module (64 * 2: both halves of a 64-wide latent row).
@@ -125,13 +125,22 @@ class ReferenceKnittingAttention(_TwoStageReferenceAttention):
 
     @classmethod
     def from_state_dict(
-        cls, sd: StateDict, source: str = "<state dict>", num_heads: int = DEFAULT_HEADS, prefix: str = "", load: bool = True
+        cls,
+        sd: StateDict,
+        source: str = "<state dict>",
+        num_heads: int = DEFAULT_HEADS,
+        prefix: str = "",
+        load: bool = True,
+        pe_length: int | None = None,
     ) -> "ReferenceKnittingAttention":
-        """Build from local keys; channels from ``attn1.to_q``, table length from ``pos_embed.pe``."""
+        """Build from local keys; channels from ``attn1.to_q``, table length from ``pos_embed.pe``.
+
+        ``pe_length`` is the length of the computed table when ``sd`` has none (default 128, the
+        official one); a stored table of another length is refused.
+        """
         what = "SKReferenceAttention (v1-v4 reference)"
         channels = _infer_channels_heads(sd, source, what)
-        pe = sd.get("pos_embed.pe")
-        length = DEFAULT_REFERENCE_PE_LENGTH if pe is None or pe.dim() != 3 else pe.shape[1]
+        length = table_length(sd, "pos_embed.pe", pe_length, DEFAULT_REFERENCE_PE_LENGTH, source, prefix, what)
         module = build_empty(lambda: cls(channels, num_heads, length))
         return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
@@ -205,9 +214,25 @@ def reference_module_class(sd: StateDict) -> type[nn.Module]:
     return ReferenceKnittingAttention
 
 
-def load_reference_module(sd: StateDict, source: str = "<state dict>", prefix: str = "", load: bool = True) -> nn.Module:
-    """The reference module for the local keys of ``sd``, built from its shapes and loaded strict."""
-    return reference_module_class(sd).from_state_dict(sd, source, prefix=prefix, load=load)
+def load_reference_module(
+    sd: StateDict,
+    source: str = "<state dict>",
+    prefix: str = "",
+    load: bool = True,
+    num_heads: int = DEFAULT_HEADS,
+    pe_length: int | None = None,
+) -> nn.Module:
+    """The reference module for the local keys of ``sd``, built from its shapes and loaded strict.
+
+    ``num_heads`` is not recorded in the weights (8 in every official file); ``pe_length`` sets the
+    computed ``pos_embed.pe`` length of the v1-v4 modules (the others have no stored table).
+    """
+    cls = reference_module_class(sd)
+    if pe_length is None:
+        return cls.from_state_dict(sd, source, num_heads=num_heads, prefix=prefix, load=load)
+    if cls is not ReferenceKnittingAttention:
+        raise ValueError(f"{source}: {cls.official_name} has no stored position table; pe_length={pe_length} does not apply.")
+    return cls.from_state_dict(sd, source, num_heads=num_heads, prefix=prefix, load=load, pe_length=pe_length)
 
 
 # Official class names, for readers comparing with hm_blocks.py.

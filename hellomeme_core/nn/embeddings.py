@@ -14,11 +14,13 @@ import torch
 from torch import nn
 
 
-def interleaved_sinusoid_table(length: int, dim: int) -> torch.Tensor:
-    """(1, length, dim) float32 table: sin at even channels, cos at odd ones."""
-    position = torch.arange(length).unsqueeze(1)
+def interleaved_sinusoid_table(length: int, dim: int, start: int = 0) -> torch.Tensor:
+    """(1, length - start, dim) float32 table of positions ``start..length-1``: sin at even channels,
+    cos at odd ones. Every entry depends on its own position only, so a tail computed with ``start``
+    equals the same rows of the full table bit for bit."""
+    position = torch.arange(start, length).unsqueeze(1)
     div_term = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(1, length, dim)
+    pe = torch.zeros(1, length - start, dim)
     pe[0, :, 0::2] = torch.sin(position * div_term)
     pe[0, :, 1::2] = torch.cos(position * div_term)
     return pe
@@ -32,10 +34,13 @@ class SinusoidalPositionTable(nn.Module):
         self.register_buffer("pe", interleaved_sinusoid_table(max_len, dim))
 
     def table(self, length: int) -> torch.Tensor:
+        """The first ``length`` rows: the stored buffer (as loaded from the file), then, past its end,
+        rows computed by the same formula in float32 and cast like the buffer."""
         pe = self.pe
-        if length > pe.shape[1]:
-            # Beyond the official table: the same formula, computed in float32 then cast like the buffer.
-            pe = interleaved_sinusoid_table(length, pe.shape[2]).to(device=pe.device, dtype=pe.dtype)
+        stored = pe.shape[1]
+        if length > stored:
+            tail = interleaved_sinusoid_table(length, pe.shape[2], start=stored)
+            pe = torch.cat([pe, tail.to(device=pe.device, dtype=pe.dtype)], dim=1)
         return pe[:, :length]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

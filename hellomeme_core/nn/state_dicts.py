@@ -72,6 +72,22 @@ def positions_from(sd: StateDict, key: str, default: int) -> int:
     return int(table.shape[1])
 
 
+def table_length(
+    sd: StateDict, key: str, requested: int | None, default: int, source: str, prefix: str = "", what: str = "module"
+) -> int:
+    """Length of position table ``key``: the stored table's when ``sd`` has it (it must agree with
+    ``requested`` when both are given), else ``requested``, else the official ``default``."""
+    table = sd.get(key)
+    if table is None or table.dim() != 3:
+        return default if requested is None else int(requested)
+    stored = int(table.shape[1])
+    if requested is not None and stored != int(requested):
+        raise WeightFileError(
+            f"{source}: {what} position table {prefix + key!r} holds {stored} positions, but {requested} were requested."
+        )
+    return stored
+
+
 def _looks_like(sd: StateDict, describe: Describe | None) -> str:
     return f" {describe(sd)}" if describe is not None else ""
 

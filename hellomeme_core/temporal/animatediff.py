@@ -19,6 +19,7 @@ from ..errors import ShapeMismatchError, WeightFileError
 from ..nn.state_dicts import StateDict, build_empty, load_strict, require, sub_state_dict
 from ..nn.attention import Attention, FeedForward
 from ..nn.embeddings import SinusoidalPositionTable
+from ..nn.module_sets import check_module_set, official_module_sets
 
 DEFAULT_MOTION_HEADS = 8
 DEFAULT_MOTION_PE_LENGTH = 32
@@ -159,9 +160,21 @@ class AnimateDiffMotionAdapter(nn.Module):
         return blocks[block].motion_modules[index]
 
     @classmethod
-    def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", num_heads: int = DEFAULT_MOTION_HEADS) -> "AnimateDiffMotionAdapter":
-        """Block counts, depths, channels and pe lengths from the keys and shapes; strict load."""
+    def from_state_dict(
+        cls,
+        sd: StateDict,
+        source: str = "<state dict>",
+        num_heads: int = DEFAULT_MOTION_HEADS,
+        dtype: torch.dtype | None = None,
+    ) -> "AnimateDiffMotionAdapter":
+        """Depths and pe lengths from the keys and shapes; strict load.
+
+        The set of motion modules (down blocks 0-3 with two each, the mid block, up blocks 0-3 with
+        three each) and their channel counts must be those of the official ``hm*_animatediff*`` files:
+        a file without its mid block or an up block is refused with its name.
+        """
         what = "AnimateDiff MotionAdapter"
+        check_module_set({k: tuple(v.shape) for k, v in sd.items()}, source, what, official_module_sets("MotionAdapter"))
 
         def stack(prefix: str) -> list[TemporalTransformer3D]:
             sub = sub_state_dict(sd, prefix)
@@ -178,5 +191,5 @@ class AnimateDiffMotionAdapter(nn.Module):
         if not down or not up:
             raise WeightFileError(f"{source} has no down_blocks/up_blocks motion modules: it is not an {what} file.")
         adapter = cls(down, mid, up)
-        return load_strict(adapter, sd, source, what)
+        return load_strict(adapter, sd, source, what, dtype=dtype)
 

@@ -20,7 +20,7 @@ from einops import rearrange
 from torch import nn
 
 from ..errors import ShapeMismatchError
-from ..nn.state_dicts import StateDict, build_empty, load_strict, require, sub_state_dict
+from ..nn.state_dicts import StateDict, build_empty, load_strict, require, sub_state_dict, table_length
 from ..nn.attention import Attention, FeedForward
 from ..nn.embeddings import SinusoidalPositionTable
 from .animatediff import DEFAULT_MOTION_HEADS, TemporalTransformer3D, check_frames
@@ -71,13 +71,19 @@ class PaddedTemporalAttention(nn.Module):
 
     @classmethod
     def from_state_dict(
-        cls, sd: StateDict, source: str = "<state dict>", num_heads: int = DEFAULT_MOTION_HEADS, prefix: str = "", load: bool = True
+        cls,
+        sd: StateDict,
+        source: str = "<state dict>",
+        num_heads: int = DEFAULT_MOTION_HEADS,
+        prefix: str = "",
+        load: bool = True,
+        pe_length: int | None = None,
     ) -> "PaddedTemporalAttention":
-        """Channels / time-embedding width from ``time_emb_proj``, table length from ``pos_embed_t.pe``."""
+        """Channels / time-embedding width from ``time_emb_proj``, table length from ``pos_embed_t.pe``
+        (or ``pe_length``, default 154, when ``sd`` has no table)."""
         what = "SKMotionModule (v3/v4 motion)"
         temb = require(sd, "time_emb_proj.weight", source, what, ndim=2)
-        pe = sd.get("pos_embed_t.pe")
-        length = DEFAULT_MOTION_PE_LENGTH_V3 if pe is None or pe.dim() != 3 else pe.shape[1]
+        length = table_length(sd, "pos_embed_t.pe", pe_length, DEFAULT_MOTION_PE_LENGTH_V3, source, prefix, what)
         module = build_empty(lambda: cls(temb.shape[0], num_heads, temb.shape[1], length))
         return load_strict(module, sd, source, what, prefix=prefix) if load else module
 
@@ -162,9 +168,25 @@ def motion_module_class(sd: StateDict) -> type[nn.Module]:
     return PaddedTemporalAttention
 
 
-def load_motion_module(sd: StateDict, source: str = "<state dict>", prefix: str = "", load: bool = True) -> nn.Module:
-    """The motion module for the local keys of ``sd``, built from its shapes and loaded strict."""
-    return motion_module_class(sd).from_state_dict(sd, source, prefix=prefix, load=load)
+def load_motion_module(
+    sd: StateDict,
+    source: str = "<state dict>",
+    prefix: str = "",
+    load: bool = True,
+    num_heads: int = DEFAULT_MOTION_HEADS,
+    pe_length: int | None = None,
+) -> nn.Module:
+    """The motion module for the local keys of ``sd``, built from its shapes and loaded strict.
+
+    ``num_heads`` is not recorded in the weights (8 in every official file); ``pe_length`` sets the
+    computed ``pos_embed_t.pe`` length of the v3/v4 module when ``sd`` has no table.
+    """
+    cls = motion_module_class(sd)
+    if pe_length is None:
+        return cls.from_state_dict(sd, source, num_heads=num_heads, prefix=prefix, load=load)
+    if cls is not PaddedTemporalAttention:
+        raise ValueError(f"{source}: pe_length applies to SKMotionModule only, not {cls.official_name}.")
+    return cls.from_state_dict(sd, source, num_heads=num_heads, prefix=prefix, load=load, pe_length=pe_length)
 
 
 # Official class names, for readers comparing with hm_blocks.py.

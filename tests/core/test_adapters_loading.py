@@ -168,3 +168,112 @@ def test_expanded_placeholders_get_their_own_memory(layout: dict) -> None:
         own["reference_modules_up.0.norm.weight"].fill_(2.0)
     assert own["reference_modules_up.0.norm.bias"].abs().max() == 0
     assert own["reference_modules_up.1.norm.weight"].abs().max() == 0
+
+
+# --------------------------------------------------------------- module sets against the official layout
+def placeholders(layout: dict, repo: str, drop: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """Zero-stride stand-ins for every tensor of ``repo`` (no memory), without keys under ``drop``."""
+    return {k: torch.zeros(()).expand(s) for k, s in layout[repo]["tensors"].items() if not k.startswith(drop)}
+
+
+def test_official_channel_sequences_come_from_the_layout(layout: dict) -> None:
+    """The sets the adapters check are those of the official files (not a table typed into the code)."""
+    (v12,) = [ms for ms in A.HMReferenceAdapter.module_sets() if "up modules only" not in ms.label]
+    assert v12.summary() == ("reference_modules_down.0-3 (320/640/1280/1280 ch), reference_modules_mid (1280 ch), "
+                             "reference_modules_up.0-2 (1280/1280/640 ch)")
+    for cls in (A.HM3ReferenceAdapter, A.HM5ReferenceAdapter, A.HM5bReferenceAdapter):
+        (ms,) = cls.module_sets()
+        assert ms.summary() == "reference_modules_up.0-3 (1280/1280/1280/640 ch)", cls
+    for cls in (A.HM3MotionAdapter, A.HM5MotionAdapter):
+        (ms,) = cls.module_sets()
+        assert ms.summary() == "motion_down.0-3 (320/640/1280/1280 ch), motion_up.0-3 (1280/1280/1280/640 ch)", cls
+    (ad,) = A.official_module_sets("MotionAdapter")
+    assert len(ad.slots) == 2 * 4 + 1 + 3 * 4 and ad.slots[0].name == "mid_block.motion_modules.0"
+    # The same numbers as the layout file's own tensors.
+    for slot in v12.slots:
+        key = f"{slot.name}.{slot.channel_key}"
+        assert layout["songkey/hm_reference"]["tensors"][key][slot.axis] == slot.channels
+
+
+TRUNCATED = [
+    # repo, dropped prefix, missing submodule, first missing tensor named, class named
+    ("songkey/hm3_reference", "reference_modules_up.3.", "reference_modules_up.3", "reference_modules_up.3.attn1.to_q.weight",
+     "HM3ReferenceAdapter (v3/v4"),
+    ("songkey/hm5_reference", "reference_modules_up.3.", "reference_modules_up.3", "reference_modules_up.3.time_emb_proj.weight",
+     "HM5ReferenceAdapter (v5"),
+    ("songkey/hm5b_reference", "reference_modules_up.3.", "reference_modules_up.3", "reference_modules_up.3.attn_ref.conv_in.weight",
+     "HM5bReferenceAdapter (v5b/v5c"),
+    ("songkey/hm_reference", "reference_modules_mid.", "reference_modules_mid", "reference_modules_mid.attn1.to_q.weight",
+     "HMReferenceAdapter (v1/v2"),
+    ("songkey/hm3_motion", "motion_up.3.", "motion_up.3", "motion_up.3.time_emb_proj.weight", "HM3MotionAdapter (v3/v4"),
+    ("songkey/hm5_motion", "motion_down.3.", "motion_down.3", "motion_down.3.attn1.norm.weight", "HM5MotionAdapter (v5"),
+    ("songkey/hm3_animatediff", "mid_block.", "mid_block.motion_modules.0", "mid_block.motion_modules.0.norm.weight",
+     "AnimateDiff MotionAdapter"),
+    ("songkey/hm_animatediff_frame12", "up_blocks.3.", "up_blocks.3.motion_modules.0", "up_blocks.3.motion_modules.0.norm.weight",
+     "AnimateDiff MotionAdapter"),
+]
+
+
+@pytest.mark.parametrize("repo, drop, slot, first_missing, what", TRUNCATED, ids=[f"{t[0].split('/')[1]}-{t[2]}" for t in TRUNCATED])
+def test_file_missing_whole_modules_is_refused(layout: dict, repo: str, drop: str, slot: str, first_missing: str, what: str) -> None:
+    source = f"/models/hellomeme/{repo.split('/')[1]}.safetensors"
+    with pytest.raises(WeightFileError) as err:
+        A.load_adapter(placeholders(layout, repo, (drop,)), source)
+    assert_mentions(err.value, source, what, f"submodule {slot!r} is missing", f"first missing tensor {first_missing!r}",
+                    "It holds ", "the official files (")
+    # What the file resembles: the official file it was cut from (or one with the identical layout).
+    closest = str(err.value).split("Closest official file: ")[1].split(" ")[0]
+    assert layout[closest]["tensors"] == layout[repo]["tensors"]
+
+
+def test_truncated_v3_file_is_not_taken_for_v1_v2(layout: dict) -> None:
+    """Three up modules at 1280/1280/1280 are a v3/v4 file missing its last module, not the v1/v2 layout
+    (whose three up modules are 1280/1280/640)."""
+    sd = placeholders(layout, "songkey/hm3_reference", ("reference_modules_up.3.",))
+    assert A.adapter_class(sd) is A.HM3ReferenceAdapter
+    with pytest.raises(WeightFileError) as err:
+        A.load_adapter(sd, "hm3_reference.safetensors")
+    assert "HM3ReferenceAdapter (v3/v4" in str(err.value) and "HMReferenceAdapter (v1/v2" not in str(err.value)
+    assert_mentions(err.value, "reference_modules_up.0-2 (1280/1280/1280 ch)", "reference_modules_up.0-3 (1280/1280/1280/640 ch)")
+    # The genuine v1/v2 up modules alone are still the v1/v2 layout.
+    up_only = placeholders(layout, "songkey/hm2_reference", ("reference_modules_down.", "reference_modules_mid."))
+    assert A.adapter_class(up_only) is A.HMReferenceAdapter
+
+
+def _renamed(sd: dict, src: str, dst: str) -> dict:
+    return {dst + k[len(src):]: v for k, v in sd.items() if k.startswith(src)}
+
+
+def test_module_at_wrong_channels_is_refused(layout: dict) -> None:
+    # v3: the last up module replaced by a 1280-channel one (a consistent module of the wrong width).
+    sd = placeholders(layout, "songkey/hm3_reference", ("reference_modules_up.3.",))
+    sd.update(_renamed(sd, "reference_modules_up.2.", "reference_modules_up.3."))
+    with pytest.raises(WeightFileError) as err:
+        A.load_adapter(sd, "wide.safetensors")
+    assert_mentions(err.value, "wide.safetensors", "submodule 'reference_modules_up.3' has 1280 channels",
+                    "'reference_modules_up.3.attn1.to_q.weight' has shape (1280, 1280)", "the official file has 640")
+    # v1/v2: the first down module at 640 instead of 320.
+    sd = placeholders(layout, "songkey/hm_reference", ("reference_modules_down.0.",))
+    sd.update(_renamed(sd, "reference_modules_down.1.", "reference_modules_down.0."))
+    with pytest.raises(WeightFileError, match=r"'reference_modules_down\.0' has 640 channels.*official file has 320"):
+        A.load_adapter(sd, "v1.safetensors")
+    # AnimateDiff: a down module at 640 where the file has 320.
+    sd = placeholders(layout, "songkey/hm4_animatediff", ("down_blocks.0.motion_modules.1.",))
+    sd.update(_renamed(sd, "down_blocks.1.motion_modules.1.", "down_blocks.0.motion_modules.1."))
+    with pytest.raises(WeightFileError, match=r"ad\.st .*'down_blocks\.0\.motion_modules\.1' has 640 channels.*has 320"):
+        A.load_adapter(sd, "ad.st")
+
+
+def test_extra_module_is_refused(layout: dict) -> None:
+    sd = placeholders(layout, "songkey/hm5_motion")
+    sd.update(_renamed(sd, "motion_up.3.", "motion_up.4."))
+    with pytest.raises(WeightFileError, match=r"m\.st is not a complete HM5MotionAdapter .*submodule 'motion_up\.4' is not part of that layout.*plus 54 tensor"):
+        A.load_adapter(sd, "m.st")
+
+
+def test_load_adapter_keeps_a_requested_dtype(layout: dict) -> None:
+    shapes = layout["songkey/hm5_reference"]["tensors"]
+    sd = {k: torch.zeros(s, dtype=torch.float16) for k, s in shapes.items()}
+    adapter = A.load_adapter(sd, "fp16", dtype=torch.float16)
+    own = adapter.state_dict()
+    assert all(own[k].dtype == torch.float16 and own[k].data_ptr() == sd[k].data_ptr() for k in shapes)

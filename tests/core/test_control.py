@@ -201,11 +201,46 @@ def test_projection_input_errors(nets) -> None:
         net(dict(feats, feat_2=feats["feat_2"][:, :, :1]))
 
 
+@pytest.mark.parametrize("cls", [C.SKCrossAttention, C.STKCrossAttention, C.STKCrossAttentionV5], ids=lambda c: c.__name__)
+def test_cross_attention_blocks_reject_wrong_inputs(cls) -> None:
+    """Wrong channel counts, token widths or batch sizes name the block and the shapes (no conv error)."""
+    block = cls(16, 32, cross_attention_dim=24)
+    name = cls.__name__
+    x, tokens = torch.randn(2, 16, 8, 8), torch.randn(2, 5, 24)
+    with torch.no_grad():
+        assert torch.isfinite(block(x, tokens)).all()
+        with pytest.raises(ShapeMismatchError, match=rf"^{name}: input must be \(batch \* frames, 16, height, width\), got \(2, 32, 8, 8\) \(drive tokens \(2, 5, 24\)\)"):
+            block(torch.randn(2, 32, 8, 8), tokens)
+        with pytest.raises(ShapeMismatchError, match=rf"^{name}: input must be .* got \(2, 16, 8\)"):
+            block(torch.randn(2, 16, 8), tokens)
+        with pytest.raises(ShapeMismatchError, match=rf"^{name}: drive tokens must be \(batch \* frames, tokens, 24\), got \(2, 5, 20\) for input \(2, 16, 8, 8\)"):
+            block(x, torch.randn(2, 5, 20))
+        with pytest.raises(ShapeMismatchError, match=rf"^{name}: drive tokens \(3, 5, 24\) and input \(2, 16, 8, 8\) differ in batch \* frames"):
+            block(x, torch.randn(3, 5, 24))
+
+
+@pytest.mark.parametrize("name", ["HM4SD15ControlProj", "HM5SD15ControlProj"])
+def test_projection_rejects_feature_maps_of_inconsistent_sizes(nets, name: str) -> None:
+    net = nets[name]
+    feats = feats_for(net, 1, 2, 128, 192)  # feat_0 2x3, feat_1 4x6, feat_2 8x12, feat_3 16x24
+    with torch.no_grad():
+        net(feats)
+    wrong = dict(feats, feat_2=feats["feat_2"][..., :10])
+    with pytest.raises(ShapeMismatchError, match=rf"^{name}: control_dict\['feat_2'\] \(1, \d+, 2, 8, 10\) is 8x10 \(height x width\) "
+                                                 r"but must be 8x12, 4x the 2x3 of 'feat_0' \(1, \d+, 2, 2, 3\)"):
+        net(wrong)
+    # feat_0 taken from a larger condition than the others: every other map is reported against it.
+    bigger = feats_for(net, 1, 2, 256, 192)["feat_0"]
+    with pytest.raises(ShapeMismatchError, match=r"control_dict\['feat_1'\] .* is 4x6 .* must be 8x6, 2x the 4x3 of 'feat_0'"):
+        net(dict(feats, feat_0=bigger))
+
+
 # -------------------------------------------------------------------------------------------- dtypes
-# Max |low precision - fp32| / max |fp32| over all outputs, measured here (reduced widths, 128 x 192,
-# 2 frames): fp16 5e-4 (v4 projection) .. 4.9e-3 (v4 base), bf16 4.7e-3 .. 4.3e-2. The bases sit at the
-# top: with 2 x 3 elements at their deepest level InstanceNorm amplifies rounding. Full width at
-# 512 x 512 (see the report): bases fp16 <= 2.3e-3, bf16 <= 3.9e-2.
+# Relative error = max |low precision - fp32| / max |fp32 output|, max over all outputs; measured with
+# torch 2.14.1 on CPU (README, "Precision"). Reduced widths here, 128 x 192, 2 frames: fp16 5.4e-4 (v4
+# projection) .. 4.4e-3 (v4 base), bf16 4.7e-3 .. 5.0e-2 (v4 base). The bases sit at the top: their
+# deepest level has 2 x 3 elements, over which InstanceNorm amplifies rounding. Thresholds: 2.3x (fp16)
+# and 1.6x (bf16) the largest. Full widths: see FULL_WIDTH_TOLERANCE below.
 DTYPE_TOLERANCE = {torch.float16: 1e-2, torch.bfloat16: 8e-2}
 
 
@@ -223,3 +258,118 @@ def test_low_precision_close_to_fp32(nets, name: str, dtype: torch.dtype) -> Non
         assert low[key].dtype == dtype
         rel = float((low[key].float() - value).abs().max() / value.abs().max())
         assert rel <= DTYPE_TOLERANCE[dtype], f"{key}: {rel:.2e}"
+
+
+# Full widths, measured on the parity fixtures' inputs and rule weights (conditions 128 x 64, 2 frames)
+# and at 512 x 512 (1 frame):
+#   v1-v3 control nets        fixture fp16 <= 1.3e-3, bf16 <= 2.5e-2;  512: fp16 <= 3.9e-3, bf16 <= 2.6e-2
+#   v4 / v5 control bases     fixture fp16 <= 2.3e-2, bf16 <= 2.1e-1;  512: fp16 <= 5.9e-3, bf16 <= 4.1e-2
+#   v4 / v5 projections       fixture fp16 <= 8.9e-4, bf16 <= 7.6e-3;  512: fp16 <= 1.0e-3, bf16 <= 8.7e-3
+#   SK / STK cross attentions fixture fp16 <= 1.3e-3, bf16 <= 1.0e-2
+# The bases at the fixture size are 10x worse than at 512: their deepest map there is 2 x 1, and
+# InstanceNorm over 2 elements turns rounding of nearly equal values into large relative changes.
+# Thresholds: 2.3x-3.1x the largest measured value of each group.
+FULL_WIDTH_TOLERANCE = {
+    # group: {size: {dtype: threshold}}
+    "sk": {"fixture": {torch.float16: 4e-3, torch.bfloat16: 6e-2}, 512: {torch.float16: 1e-2, torch.bfloat16: 6e-2}},
+    "base": {"fixture": {torch.float16: 6e-2, torch.bfloat16: 0.5}, 512: {torch.float16: 1.5e-2, torch.bfloat16: 0.1}},
+    "proj": {"fixture": {torch.float16: 2.5e-3, torch.bfloat16: 2e-2}, 512: {torch.float16: 2.5e-3, torch.bfloat16: 2.2e-2}},
+    "block": {"fixture": {torch.float16: 3.5e-3, torch.bfloat16: 2.5e-2}},
+}
+LOW = [pytest.param(torch.float16, id="fp16"), pytest.param(torch.bfloat16, id="bf16")]
+
+
+def _group(official: str) -> str:
+    return "proj" if "Proj" in official else "base" if "Base" in official else "sk"
+
+
+def _cast(value, dtype):
+    if isinstance(value, dict):
+        return {k: _cast(v, dtype) for k, v in value.items()}
+    return value.to(dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+
+def relative_error(fn, args: dict, module: torch.nn.Module, dtype: torch.dtype) -> float:
+    """max |fn in ``dtype`` - fn in fp32| / max |fp32| over every output tensor of ``fn``."""
+    from tests.parity.fixture import flatten_outputs
+
+    with torch.no_grad():
+        ref = flatten_outputs(fn(**args))
+        module.to(dtype)
+        try:
+            low = flatten_outputs(fn(**_cast(args, dtype)))
+        finally:
+            module.float()
+    assert all(low[k].dtype == dtype for k in ref)
+    return max(float((low[k].float() - v).abs().max() / v.abs().max()) for k, v in ref.items())
+
+
+@pytest.fixture(scope="module")
+def parity():
+    from tests.parity.fixture import FixtureSet, default_parity_dir
+
+    folder = default_parity_dir()
+    if not (folder / "cases.json").is_file():
+        pytest.skip(f"parity fixtures not found at {folder}")
+    return FixtureSet(folder)
+
+
+def _full_width(parity, case_name: str):
+    case = next(c for c in parity.cases if c["name"] == case_name)
+    key, spec = next(iter(case["modules"].items()))
+    official = spec["official_class"].rsplit(".", 1)[-1]
+    if key == "net":
+        return case, official, C.load_control_network(parity.module_weights(spec), case_name, official_class=official)
+    return case, official, getattr(C, official).from_state_dict(parity.module_weights(spec), case_name)
+
+
+CONTROL_CASES = ["control_HMControlNet", "control_HMControlNet2", "control_HMV2ControlNet", "control_HMV2ControlNet2",
+                 "control_HMV3ControlNet", "control_HMControlNetBase", "control_HM5ControlNetBase",
+                 "control_HM4SD15ControlProj", "control_HM5SD15ControlProj"]
+
+
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("case_name", CONTROL_CASES)
+def test_full_width_low_precision_at_fixture_size(parity, case_name: str, dtype: torch.dtype) -> None:
+    from tests.parity.fixture import resolve_args
+
+    case, official, net = _full_width(parity, case_name)
+    limit = FULL_WIDTH_TOLERANCE[_group(official)]["fixture"][dtype]
+    for call in case["calls"]:
+        rel = relative_error(lambda **kw: net(**kw), resolve_args(parity, case["file"], call["args"]), net, dtype)
+        assert rel <= limit, f"{case_name}/{call['name']} {dtype}: {rel:.2e} > {limit:.1e}"
+
+
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("case_name", ["block_SKCrossAttention", "block_STKCrossAttention", "block_STKCrossAttentionV5"])
+def test_cross_attention_low_precision(parity, case_name: str, dtype: torch.dtype) -> None:
+    from einops import rearrange
+
+    from tests.parity.fixture import resolve_args
+
+    case, _official, block = _full_width(parity, case_name)
+    args = resolve_args(parity, case["file"], case["calls"][0]["args"])
+    x, tokens = args["input"], args["hidden_stats"]
+    if x.dim() == 5:  # the SmallUnet blocks' official layout (b, f, c, h, w): ours folds the frames
+        x, tokens = rearrange(x, "b f c h w -> (b f) c h w"), rearrange(tokens, "b f t d -> (b f) t d")
+    rel = relative_error(lambda x, tokens: block(x, tokens), {"x": x, "tokens": tokens}, block, dtype)
+    assert rel <= FULL_WIDTH_TOLERANCE["block"]["fixture"][dtype], f"{case_name} {dtype}: {rel:.2e}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("case_name", CONTROL_CASES)
+def test_full_width_low_precision_at_512(parity, case_name: str, dtype: torch.dtype) -> None:
+    case, official, net = _full_width(parity, case_name)
+    limit = FULL_WIDTH_TOLERANCE[_group(official)][512][dtype]
+    inputs = drive_inputs(1, 1, 512, 512)
+    if "Proj" in official:
+        _, _, base = _full_width(parity, "control_HM5ControlNetBase")
+        with torch.no_grad():
+            feats = call("HM5ControlNetBase", base, inputs)
+        calls = {"forward": {"control_dict": {k: v.half().float() for k, v in feats.items()}}}
+    else:
+        calls = {c["name"]: {k: inputs[k] for k in c["args"]} for c in case["calls"]}
+    for name, args in calls.items():
+        rel = relative_error(lambda **kw: net(**kw), args, net, dtype)
+        assert rel <= limit, f"{case_name}/{name} at 512 {dtype}: {rel:.2e} > {limit:.1e}"

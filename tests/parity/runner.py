@@ -21,7 +21,7 @@ def run_call(ctx: CaseContext, call: dict) -> list[Comparison]:
         args = resolve_args(ctx.fixtures, case["file"], call["args"])
     except Exception as exc:  # a missing adapter or a loader failure fails the call, never the run
         detail = f"{type(exc).__name__}: {exc}"
-        return [Comparison(name, call["name"], "", float("nan"), 0.0, False, detail)]
+        return [Comparison(name, call["name"], "", float("nan"), None, False, detail, "expect_error" in call)]
 
     if "expect_error" in call:
         return [_run_expect_error(name, call, fn, args)]
@@ -32,14 +32,14 @@ def run_call(ctx: CaseContext, call: dict) -> list[Comparison]:
     except Exception as exc:
         tb = traceback.extract_tb(exc.__traceback__)[-1]
         detail = f"{type(exc).__name__}: {exc} [{tb.filename.rsplit('/', 1)[-1]}:{tb.lineno}]"
-        return [Comparison(name, call["name"], "", float("nan"), 0.0, False, detail)]
+        return [Comparison(name, call["name"], "", float("nan"), None, False, detail)]
 
     flat = flatten_outputs(result)
     out: list[Comparison] = []
     for path, stored in call["outputs"].items():
         tol = call.get("tolerance", {}).get(stored, {})
         if path not in flat:
-            out.append(Comparison(name, call["name"], path, float("nan"), 0.0, False, f"output {path!r} missing; got {sorted(flat)}"))
+            out.append(Comparison(name, call["name"], path, float("nan"), None, False, f"output {path!r} missing; got {sorted(flat)}"))
             continue
         expected = ctx.fixtures.tensor(case["file"], stored)
         err, atol, ok, detail = compare(flat[path], expected, tol)
@@ -54,15 +54,15 @@ def _run_expect_error(name: str, call: dict, fn, args) -> Comparison:
         with torch.no_grad():
             result = fn(**args)
     except HelloMemeError as exc:
-        return Comparison(name, call["name"], "", float("nan"), 0.0, True, f"clear error like the official code: {exc}")
+        return Comparison(name, call["name"], "", float("nan"), None, True, f"clear error like the official code: {exc}", True)
     except Exception as exc:
-        return Comparison(name, call["name"], "", float("nan"), 0.0, False, f"unclear error {type(exc).__name__}: {exc}")
+        return Comparison(name, call["name"], "", float("nan"), None, False, f"unclear error {type(exc).__name__}: {exc}", True)
     first = next(iter(v for v in args.values() if isinstance(v, torch.Tensor)), None)
     ok = isinstance(result, torch.Tensor) and torch.isfinite(result).all().item() and (
         first is None or result.shape == first.shape
     )
     detail = "official raises; supported here" if ok else "official raises; ours returned a malformed result"
-    return Comparison(name, call["name"], "", float("nan"), 0.0, bool(ok), detail)
+    return Comparison(name, call["name"], "", float("nan"), None, bool(ok), detail, True)
 
 
 def iter_case_results(fixtures: FixtureSet, pattern: str | None = None) -> Iterator[Comparison]:

@@ -17,6 +17,7 @@ from einops import rearrange
 from hellomeme_core.adapters import load_adapter
 from hellomeme_core.denoiser import BlockProgram, Family, HMUNetModules, StepInputs
 from tests.nodes._comfy import comfy_root
+from tests.parity.constructor import ConstructorArgs
 from tests.parity.registry import CaseContext, adapter, official_name
 from tests.support.weight_rule import rule_tensor
 
@@ -79,6 +80,8 @@ def _load_rule_adapter(fixtures, spec: dict):
     parameters one tensor at a time. Same result as loading ``fixtures.module_weights(spec)``, without
     holding the full-size AnimateDiff adapter (1.8 GB) twice next to the 3.4 GB base UNet.
     """
+    # Adapters are built at the official configuration read from the weight shapes.
+    ConstructorArgs(spec).finish()
     prefix = spec.get("weight_prefix", "")
     skip = set(fixtures.repo_buffers(spec["weight_repo"])) | {prefix + b for b in spec.get("buffers", ())}
     shapes = {k[len(prefix):]: s for k, s in fixtures.repo_layout(spec["weight_repo"]).items()
