@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoothing", type=float, default=0.0, help="temporal smoothing strength 0..1 (One Euro filter; default 0)")
     parser.add_argument("--max-frames", type=int, help="analyse only the first N frames")
     parser.add_argument("--no-landmarks", action="store_true", help="leave the per-frame landmarks out of the JSON")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="a truncated or damaged video: use the frames that decode (with a warning) instead of stopping")
 
 
 def _toolkit_dir(args: argparse.Namespace) -> str | None:
@@ -45,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from hellomeme_core.media import is_image_file, read_media, write_video
 
     try:
-        clip = read_media(args.input, args.max_frames)
+        clip = read_media(args.input, args.max_frames, allow_partial=args.allow_partial)
+        for warning in clip.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         analyzer = load_face_analyzer(args.backend, args.device, _toolkit_dir(args) if args.backend == "official" else None)
         motion = extract_face_motion(analyzer, clip.frames, clip.fps, clip.audio_path, args.no_face, args.smoothing,
                                      source=str(args.input))
@@ -62,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     degrees = motion.yaw_pitch_roll_degrees
-    print(f"{args.out}: {len(motion)} frame(s) at {motion.fps:g} fps, {motion.frames_without_face} without a face "
-          f"({args.no_face}); yaw {degrees[:, 0].min():.1f}..{degrees[:, 0].max():.1f}, "
+    missing = motion.frames_without_face
+    policy = f"{args.no_face}: left out of the motion" if args.no_face == "drop" and missing else args.no_face
+    print(f"{args.out}: {len(motion)} frame(s) at {motion.fps:g} fps, {missing} of {motion.source_frame_count} source "
+          f"frame(s) without a face ({policy}); yaw {degrees[:, 0].min():.1f}..{degrees[:, 0].max():.1f}, "
           f"pitch {degrees[:, 1].min():.1f}..{degrees[:, 1].max():.1f}, roll {degrees[:, 2].min():.1f}..{degrees[:, 2].max():.1f} deg")
     return 0

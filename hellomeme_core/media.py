@@ -1,8 +1,19 @@
 """Video and image files in and out: decoding through imageio-ffmpeg (any container/codec ffmpeg reads),
-still images through OpenCV, mp4 writing with the source audio copied on request."""
+still images through OpenCV, mp4 writing with the source audio copied on request.
+
+A truncated file whose index sits at the front (``-movflags +faststart``) decodes only its first part
+and ffmpeg still exits 0, so ``read_video`` compares the decoded frame count with the container's
+duration x fps: when far fewer frames decode, it asks ffmpeg whether the packets are damaged and
+raises ``MediaError`` if so (``allow_partial=True`` keeps the frames and records a warning instead).
+Without damage the shortfall is only a warning (a container whose duration counts a longer audio
+track promises more video than it has).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import re
+import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -11,6 +22,10 @@ import numpy as np
 from hellomeme_core.errors import MediaError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# Decoding fewer than this share of duration x fps (and at least _MIN_SHORTFALL frames fewer) reads as
+# a file that ends early. Rounding and variable frame rates stay well inside it.
+_MIN_DECODED_SHARE, _MIN_SHORTFALL = 0.9, 3
+_log = logging.getLogger("hellomeme")
 
 
 @dataclass
@@ -21,6 +36,8 @@ class Clip:
     fps: float
     path: str
     audio_path: str | None = None  # the file holding the audio track (the source itself), if any
+    promised_frames: int | None = None  # duration x fps from the container header (videos), if known
+    warnings: list[str] = field(default_factory=list)  # problems that did not stop the decoding
 
     @property
     def size(self) -> tuple[int, int]:
@@ -50,8 +67,37 @@ def read_image(path: str | Path) -> Clip:
     return Clip(frames=cv2.cvtColor(image, cv2.COLOR_BGR2RGB)[None], fps=0.0, path=str(path))
 
 
-def read_video(path: str | Path, max_frames: int | None = None) -> Clip:
-    """All frames of a video file (or the first ``max_frames``) through ffmpeg."""
+def _promised_frames(meta: dict) -> int | None:
+    """Frames the container header promises: its duration x fps (None when either is unknown)."""
+    duration, fps = float(meta.get("duration") or 0.0), float(meta.get("fps") or 0.0)
+    return int(round(duration * fps)) if duration > 0 and fps > 0 else None
+
+
+def packet_damage(path: str | Path, timeout: float = 120.0) -> str:
+    """ffmpeg's complaints while reading the first video stream's packets (stream copy, no decoding,
+    so it is quick): "" for an intact file, else the first few messages (e.g. "... partial file")."""
+    import imageio_ffmpeg
+
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "warning", "-i", str(path),
+               "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"ffmpeg could not re-read the file ({type(exc).__name__})"
+    lines = [re.sub(r"^\[[^\]]*\]\s*", "", line.strip()) for line in result.stderr.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    if result.returncode != 0 and not lines:
+        lines = [f"ffmpeg exit code {result.returncode}"]
+    return "; ".join(line[:200] for line in lines[:3])
+
+
+def read_video(path: str | Path, max_frames: int | None = None, allow_partial: bool = False) -> Clip:
+    """All frames of a video file (or the first ``max_frames``) through ffmpeg.
+
+    Raises ``MediaError`` for a missing, empty, undecodable or truncated file (fewer frames decode than
+    the header's duration x fps promises and ffmpeg finds the packets damaged); with ``allow_partial``
+    a truncated file gives the frames that decode and a message in ``Clip.warnings``.
+    """
     import imageio_ffmpeg
 
     path = Path(path)
@@ -76,12 +122,37 @@ def read_video(path: str | Path, max_frames: int | None = None) -> Clip:
         raise MediaError(f"media: {path} holds no decodable video frames")
     fps = float(meta.get("fps") or 0.0)
     audio = str(path) if meta.get("audio_codec") else None
-    return Clip(frames=np.stack(frames), fps=fps, path=str(path), audio_path=audio)
+    clip = Clip(frames=np.stack(frames), fps=fps, path=str(path), audio_path=audio, promised_frames=_promised_frames(meta))
+    _check_frame_count(clip, meta, max_frames, allow_partial)
+    return clip
 
 
-def read_media(path: str | Path, max_frames: int | None = None) -> Clip:
-    """A still image or a video, chosen by file suffix."""
-    return read_image(path) if is_image_file(path) else read_video(path, max_frames)
+def _check_frame_count(clip: Clip, meta: dict, max_frames: int | None, allow_partial: bool) -> None:
+    promised = clip.promised_frames
+    if promised is None:
+        return
+    wanted = promised if max_frames is None else min(promised, max_frames)
+    decoded = len(clip.frames)
+    if decoded >= wanted * _MIN_DECODED_SHARE or wanted - decoded < _MIN_SHORTFALL:
+        return
+    message = (f"media: {clip.path} decoded only {decoded} of the {promised} frames its header promises "
+               f"({float(meta['duration']):g} s at {clip.fps:g} fps)")
+    damage = packet_damage(clip.path)
+    if damage:
+        message += (f"; ffmpeg: {damage}. The file is truncated or damaged (an interrupted download or copy?); "
+                    "re-download or re-export it")
+        if not allow_partial:
+            raise MediaError(message)
+        message += f"; using the {decoded} frames that decode"
+    else:
+        message += "; ffmpeg finds its packets intact, so the header's duration probably counts a longer audio track"
+    _log.warning("HelloMeme %s", message)
+    clip.warnings.append(message)
+
+
+def read_media(path: str | Path, max_frames: int | None = None, allow_partial: bool = False) -> Clip:
+    """A still image or a video, chosen by file suffix (``allow_partial``: see ``read_video``)."""
+    return read_image(path) if is_image_file(path) else read_video(path, max_frames, allow_partial)
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float, audio_path: str | None = None) -> Path:

@@ -100,7 +100,8 @@ class ExtractFaceMotion:
     OUTPUT_TOOLTIPS = (
         "Per-frame head pose and expression (plus face-part embeddings when a CLIP vision model is connected).",
         "The frames with landmarks (yellow) and head axes (red x, green y, blue facing) drawn on.",
-        "How many frames had no face (their values come from the no-face policy).",
+        "How many input frames had no face, under every policy (with 'drop' they are left out of the motion; "
+        "otherwise their values come from the policy).",
         "The frames cut to the official 512 x 512 face crop (what the official pipeline feeds as the reference image).",
     )
 
@@ -133,8 +134,10 @@ class ExtractFaceMotion:
         if clip_vision is not None:
             motion.face_parts = _face_part_embeddings(clip_vision, frames, motion)
         if motion.frames_without_face:
-            _log.warning("HelloMeme Extract Face Motion: %d of %d frames had no face (%s)", motion.frames_without_face,
-                         len(frames), no_face_policy)
+            shown = ", ".join(str(i) for i in motion.no_face_indices[:20]) + (" ..." if motion.frames_without_face > 20 else "")
+            what = "dropped from the motion" if no_face_policy == "drop" else f"values filled by '{no_face_policy}'"
+            _log.warning("HelloMeme Extract Face Motion: %d of %d frames had no face (frames %s; %s)",
+                         motion.frames_without_face, len(frames), shown, what)
         preview = torch.from_numpy(draw_preview(frames, motion)).float() / 255.0
         crop = torch.from_numpy(crop_frames(frames[motion.frame_indices], motion.crop_box)).float() / 255.0
         return (motion, preview, motion.frames_without_face, crop)

@@ -60,3 +60,57 @@ def test_missing_and_corrupt_images_are_media_errors(tmp_path):
 def test_write_rejects_wrong_shapes(tmp_path):
     with pytest.raises(MediaError, match=r"\(F>0, H, W, 3\)"):
         write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8)), 10)
+
+
+def _ffmpeg(*args: str) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def truncated_video(tmp_path_factory):
+    """qie.mp4 remuxed with its index at the front (+faststart), then cut to half its bytes: the header
+    still promises 2.53 s at 15 fps (38 frames), the data holds about half of them."""
+    folder = tmp_path_factory.mktemp("truncated")
+    whole = folder / "faststart.mp4"
+    _ffmpeg("-i", str(media_path("driving/qie.mp4")), "-c", "copy", "-movflags", "+faststart", str(whole))
+    cut = folder / "truncated.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    return whole, cut
+
+
+def test_truncated_faststart_video_is_a_clear_error(truncated_video):
+    whole, cut = truncated_video
+    intact = read_video(whole)
+    assert intact.frames.shape[0] == 38 and intact.promised_frames == 38 and intact.warnings == []
+    with pytest.raises(MediaError, match=r"truncated.mp4 decoded only \d+ of the 38 frames .*truncated or damaged"):
+        read_video(cut)
+    partial = read_video(cut, allow_partial=True)
+    assert 5 < len(partial.frames) < 30 and "decoded only" in partial.warnings[0]
+    np.testing.assert_array_equal(partial.frames, intact.frames[: len(partial.frames)])
+    # Asking for fewer frames than the damaged part holds is fine.
+    assert read_video(cut, max_frames=5).frames.shape[0] == 5
+
+
+def test_header_longer_than_the_video_without_damage_is_only_a_warning(tmp_path):
+    """One second of video muxed with 2.5 s of audio: the container duration counts the audio."""
+    source = str(media_path("driving/qie.mp4"))
+    path = tmp_path / "long_audio.mp4"
+    _ffmpeg("-t", "1", "-i", source, "-i", source, "-map", "0:v", "-map", "1:a", "-c", "copy", str(path))
+    c = read_video(path)
+    assert len(c.frames) < 0.9 * c.promised_frames and "packets intact" in c.warnings[0]
+
+
+def test_cli_stops_on_a_truncated_video_unless_allowed(truncated_video, tmp_path, capsys):
+    from hellomeme.__main__ import main as cli
+
+    _, cut = truncated_video
+    assert cli(["motion", "--input", str(cut), "--out", str(tmp_path / "m.json")]) == 1
+    assert "decoded only" in capsys.readouterr().err
+    assert cli(["motion", "--input", str(cut), "--out", str(tmp_path / "m.json"), "--allow-partial"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: media:" in captured.err and "decoded only" in captured.err

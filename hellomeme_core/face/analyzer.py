@@ -72,7 +72,8 @@ def extract_face_motion(
 ) -> FaceMotion:
     """Analyze frames (F, H, W, 3) and return their FACE_MOTION.
 
-    Frames without a face follow ``no_face_policy`` (hold / interpolate / drop / error); ``smoothing``
+    Frames without a face follow ``no_face_policy`` (hold / interpolate / drop / error) and are counted in
+    ``frames_without_face`` under every policy (``no_face_indices`` lists them); ``smoothing``
     (0..1) is the One Euro strength applied over time to pose, expression and landmarks.
     """
     frames = check_frames(frames)
@@ -93,7 +94,8 @@ def extract_face_motion(
         angles=angles, translation=translation, expression=expression, face_found=analysis.found[rows],
         landmarks=landmarks, face_boxes=_face_boxes(landmarks), crop_box=analysis.crop_box, frame_indices=rows,
         fps=float(fps), source_size=(int(width), int(height)), audio_path=audio_path, backend=analyzer.name,
-        no_face_policy=no_face_policy, smoothing=float(smoothing),
+        no_face_policy=no_face_policy, smoothing=float(smoothing), no_face_indices=np.flatnonzero(~analysis.found),
+        source_frames=len(frames),
     )
     import torch
 

@@ -21,7 +21,9 @@ class MediapipeLandmarker:
             from mediapipe.python.solutions import face_mesh
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise HelloMemeError(
-                f"face analyzer: mediapipe is not importable ({exc}); install requirements.txt (mediapipe==0.10.21)"
+                f"face analyzer: mediapipe is not importable ({exc}). Install requirements.txt (mediapipe==0.10.21, "
+                "which has wheels for Python 3.9-3.12 only), or choose the 'official' backend with the HelloMeme face "
+                "toolkit files (python -m hellomeme download --toolkit)"
             ) from None
         self._face_mesh = face_mesh
         self.min_detection_confidence = float(min_detection_confidence)

@@ -8,6 +8,9 @@ strides 8, 16, 32; aligner input (1, 3, 128, 128) BGR / 255, outputs landmarks (
 unit crop), euler (1, >=2), prob (1, 1); 3DMM input (1, 3, 224, 224) RGB / 255, output (1, 1201)
 coefficients (angles at 1168:1171, translation at 1198:1201); ARKit input (1, 3, 224, 224) BGR / 255,
 output (1, 51). The toolkit sees BGR frames, as the official ComfyUI nodes give it.
+
+The ARKit output's 51 values are passed on unchanged; naming them by ``types.ARKIT_NAMES`` (motion JSON,
+``FaceMotion.coefficient``) assumes the Live Link Face order, which the official code never states.
 """
 from __future__ import annotations
 

@@ -12,7 +12,14 @@ from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 from hellomeme_core.face.head_pose import degrees_yaw_pitch_roll, euler_to_matrix
 
 # The 51 ARKit blendshapes (Apple's list without tongueOut) in the order face-capture tools export them
-# (Live Link Face). The official ARKit ONNX output is read in this order.
+# (Live Link Face). The official ARKit ONNX output (hello_arkit_blendshape.onnx, 51 unnamed values) is
+# read in this order. That is an ASSUMPTION: the official code never names its outputs, only passes the
+# vector on as ``drive_coeff``, so neither the order nor which of a Left/Right pair is which is confirmed.
+# The official adapters consume the vector as is, so the assumption only matters for reading the
+# values by name (motion JSON, relative expression) and for mixing backends.
+ARKIT_ORDER_NOTE = (
+    "the official ARKit network's 51 outputs are read in this (Live Link Face export) order; the official "
+    "code never names them, so the order and the Left/Right sides of those outputs are an assumption")
 ARKIT_NAMES: tuple[str, ...] = (
     "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",
     "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
@@ -38,6 +45,9 @@ class FaceMotion:
     face_boxes: (F, 4) float32 per-frame landmark boxes x0, y0, x1, y1 in source pixels.
     crop_box: (4,) int square x0, y0, x1, y1: the official clip crop resized to 512 for pose.
     frame_indices: (F,) source frame index of each row (differs from arange only under the drop policy).
+    no_face_indices: source frame indices in which no face was found, whatever the policy did with them
+        (under "drop" those frames have no row, so ``face_found`` alone cannot count them); None when
+        unknown (then ``face_found`` is counted). ``source_frames``: how many frames were analysed (0 = unknown).
     face_parts: (F, 3, D) CLIP embeddings of the two eyes and the mouth (official backend + CLIP vision).
     pd_fpg: (F, D) PD-FGC motion embedding (official backend with the PD-FGC encoder).
     """
@@ -56,6 +66,8 @@ class FaceMotion:
     backend: str = "mediapipe"
     no_face_policy: str = "hold"
     smoothing: float = 0.0
+    no_face_indices: np.ndarray | None = None
+    source_frames: int = 0
     face_parts: torch.Tensor | None = None
     pd_fpg: torch.Tensor | None = None
     extras: dict = field(default_factory=dict)
@@ -72,6 +84,9 @@ class FaceMotion:
         self.landmarks = np.asarray(self.landmarks, dtype=np.float32)
         self.face_boxes = np.asarray(self.face_boxes, dtype=np.float32).reshape(frames, 4)
         self.crop_box = np.asarray(self.crop_box, dtype=np.int64).reshape(4)
+        if self.no_face_indices is not None:
+            self.no_face_indices = np.asarray(self.no_face_indices, dtype=np.int64).reshape(-1)
+        self.source_frames = int(self.source_frames or 0)
 
     def __len__(self) -> int:
         return len(self.angles)
@@ -87,7 +102,15 @@ class FaceMotion:
 
     @property
     def frames_without_face(self) -> int:
+        """How many source frames had no face, under every no-face policy (dropped frames included)."""
+        if self.no_face_indices is not None:
+            return int(len(self.no_face_indices))
         return int((~self.face_found).sum())
+
+    @property
+    def source_frame_count(self) -> int:
+        """Frames analysed (rows + dropped frames)."""
+        return self.source_frames or len(self) + (self.frames_without_face - int((~self.face_found).sum()))
 
     def coefficient(self, name: str) -> np.ndarray:
         """(F,) one named ARKit coefficient."""
@@ -110,15 +133,24 @@ class FaceMotion:
         return out
 
     def subset(self, rows: np.ndarray | slice) -> FaceMotion:
-        """The same motion restricted to some rows (frames)."""
+        """The same motion restricted to some rows (frames); the frames without a face it keeps are those
+        of the source range its rows span (dropped frames between two kept rows count)."""
         pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        indices = self.frame_indices[rows]
+        missing, source_frames = self.no_face_indices, self.source_frames
+        if not np.array_equal(indices, self.frame_indices):
+            low, high = (int(indices.min()), int(indices.max())) if len(indices) else (0, -1)
+            source_frames = high - low + 1
+            if missing is not None:
+                missing = missing[(missing >= low) & (missing <= high)]
         return FaceMotion(
             angles=self.angles[rows], translation=self.translation[rows], expression=self.expression[rows],
             face_found=self.face_found[rows], landmarks=self.landmarks[rows], face_boxes=self.face_boxes[rows],
             crop_box=self.crop_box, frame_indices=self.frame_indices[rows], fps=self.fps,
             source_size=self.source_size, audio_path=self.audio_path, backend=self.backend,
-            no_face_policy=self.no_face_policy, smoothing=self.smoothing, face_parts=pick(self.face_parts),
-            pd_fpg=pick(self.pd_fpg), extras=dict(self.extras),
+            no_face_policy=self.no_face_policy, smoothing=self.smoothing, no_face_indices=missing,
+            source_frames=source_frames, face_parts=pick(self.face_parts), pd_fpg=pick(self.pd_fpg),
+            extras=dict(self.extras),
         )
 
     # ---- JSON -------------------------------------------------------------------------------------
@@ -151,10 +183,36 @@ class FaceMotion:
             "no_face_policy": self.no_face_policy,
             "smoothing": self.smoothing,
             "frames_without_face": self.frames_without_face,
-            "conventions": "angles radians (pitch, yaw, roll), R = Rz Ry Rx; camera x right, y up, z toward viewer; "
-                           "translation in official 3DMM units measured in the 512 crop",
+            "no_face_frames": self._no_face_frames().tolist(),
+            "source_frames": self.source_frame_count,
+            "conventions": self.conventions(),
             "frames": frames,
         }
+
+    def _no_face_frames(self) -> np.ndarray:
+        if self.no_face_indices is not None:
+            return self.no_face_indices
+        return self.frame_indices[~self.face_found]
+
+    def conventions(self) -> dict:
+        """What the numbers in the JSON mean (pose axes and signs, units, the expression coefficients)."""
+        out = {
+            "pose": "angles radians (pitch, yaw, roll) about camera (x, y, z), R = Rz(roll) Ry(yaw) Rx(pitch) on column "
+                    "vectors (official 3DMM); camera x right, y up, z toward the viewer; +yaw turns the face toward the "
+                    "image right, +pitch tips it down (chin down), +roll turns it counter-clockwise on screen",
+            "translation": "official 3DMM units measured in the 512 crop (crop_box); z < 0, more negative = farther",
+            "expression": "51 coefficients in [0, 1] named by ARKit (Left/Right = the subject's sides)",
+            "arkit_order": ARKIT_ORDER_NOTE,
+        }
+        if self.backend == "mediapipe":
+            from hellomeme_core.face.expression import COEFFICIENT_DOC
+
+            out["expression_source"] = ("geometric estimates from mediapipe face-mesh landmarks (not the official ARKit "
+                                        "network); each coefficient's measure and raw range below")
+            out["coefficients"] = dict(COEFFICIENT_DOC)
+        elif self.backend == "official":
+            out["expression_source"] = "outputs of the official hello_arkit_blendshape.onnx, unchanged"
+        return out
 
     def save_json(self, path: str | Path, include_landmarks: bool = True) -> Path:
         path = Path(path)
@@ -191,4 +249,6 @@ class FaceMotion:
             backend=data.get("backend", "mediapipe"),
             no_face_policy=data.get("no_face_policy", "hold"),
             smoothing=float(data.get("smoothing", 0.0)),
+            no_face_indices=np.array(data["no_face_frames"], dtype=np.int64) if "no_face_frames" in data else None,
+            source_frames=int(data.get("source_frames") or 0),
         )

@@ -51,6 +51,17 @@ def test_extract_and_render_on_a_driving_clip(face_nodes):
     assert plain.shape == condition.shape
 
 
+def test_extract_reports_dropped_frames(face_nodes, caplog):
+    (analyzer,) = face_nodes.LoadFaceAnalyzer().load("mediapipe", "auto")
+    images = _images("driving/tbh.mp4", count=6, step=2)
+    images[[1, 4]] = 0.0  # two frames with no face
+    with caplog.at_level("WARNING", logger="hellomeme"):
+        motion, preview, missing, crop = face_nodes.ExtractFaceMotion().extract(analyzer, images, "drop", 0.0, 7.5)
+    assert missing == 2 and len(motion) == 4 and motion.frame_indices.tolist() == [0, 2, 3, 5]
+    assert preview.shape[0] == 4 and crop.shape[0] == 4
+    assert "2 of 6 frames had no face (frames 1, 4; dropped from the motion)" in caplog.text
+
+
 def test_extract_error_policy_and_relative_without_reference(face_nodes):
     from hellomeme_core.errors import HelloMemeError, NoFaceError
 

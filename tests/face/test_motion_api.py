@@ -42,6 +42,11 @@ def test_json_round_trip(tmp_path):
     assert data["fps"] == pytest.approx(m.fps) and data["audio_path"] == m.audio_path
     first = data["frames"][0]
     assert set(first["expression"]) == set(ARKIT_NAMES) and len(first["rotation_matrix"]) == 3
+    conventions = data["conventions"]
+    assert "+yaw turns the face toward the image right" in conventions["pose"]
+    assert "assumption" in conventions["arkit_order"]
+    assert set(conventions["coefficients"]) == set(ARKIT_NAMES)
+    assert "0 at eye_open_L +0.360 (neutral), 1 at +0.080" in conventions["coefficients"]["eyeBlinkLeft"]
     back = FaceMotion.from_json(path)
     np.testing.assert_allclose(back.angles, m.angles)
     np.testing.assert_allclose(back.expression, m.expression, atol=1e-5)

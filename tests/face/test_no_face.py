@@ -1,12 +1,15 @@
 """Frames without a face: hold / interpolate / drop / error, counted and never losing the batch."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from hellomeme_core.errors import NoFaceError
 from hellomeme_core.face.analyzer import extract_face_motion
 from hellomeme_core.face.no_face import apply_fill, fill_plan
+from hellomeme_core.face.types import FaceMotion
 from tests.face.media_cache import analyzer, clip
 
 FOUND = np.array([False, True, True, False, False, True, False])
@@ -68,7 +71,7 @@ def test_video_with_blank_frames_reports_and_holds(clip_with_blank_frames):
 
 def test_video_with_blank_frames_drop_and_interpolate(clip_with_blank_frames):
     dropped = extract_face_motion(analyzer(), clip_with_blank_frames, 15.0, no_face_policy="drop")
-    assert dropped.frame_indices.tolist() == [1, 2, 5, 6, 7] and dropped.frames_without_face == 0
+    assert dropped.frame_indices.tolist() == [1, 2, 5, 6, 7] and dropped.frames_without_face == 3
     inter = extract_face_motion(analyzer(), clip_with_blank_frames, 15.0, no_face_policy="interpolate")
     np.testing.assert_allclose(inter.translation[3], inter.translation[2] + (inter.translation[5] - inter.translation[2]) / 3,
                                rtol=1e-5, atol=1e-6)
@@ -79,3 +82,30 @@ def test_video_with_blank_frames_drop_and_interpolate(clip_with_blank_frames):
 def test_image_without_a_face_is_a_clear_error():
     with pytest.raises(NoFaceError, match="no face was found"):
         extract_face_motion(analyzer(), np.full((1, 256, 256, 3), 128, np.uint8))
+
+
+@pytest.mark.parametrize("policy", ["hold", "interpolate", "drop"])
+def test_frames_without_a_face_are_counted_under_every_policy(clip_with_blank_frames, policy, tmp_path):
+    m = extract_face_motion(analyzer(), clip_with_blank_frames, 15.0, no_face_policy=policy)
+    assert len(m) == (5 if policy == "drop" else 8)
+    assert m.frames_without_face == 3 and m.no_face_indices.tolist() == [0, 3, 4]
+    assert m.source_frame_count == 8
+    data = json.loads(m.save_json(tmp_path / "m.json", include_landmarks=False).read_text())
+    assert data["frames_without_face"] == 3 and data["no_face_frames"] == [0, 3, 4] and data["source_frames"] == 8
+    back = FaceMotion.from_json(tmp_path / "m.json")
+    assert back.frames_without_face == 3 and back.source_frame_count == 8
+    # Keeping every row (as relative motion does) keeps the count; a part keeps the gaps inside its span.
+    assert m.subset(slice(None)).frames_without_face == 3
+    assert m.subset(slice(0, 3)).frames_without_face == (2 if policy == "drop" else 1)  # drop: rows 1, 2, 5
+
+
+def test_cli_summary_and_json_count_dropped_frames(clip_with_blank_frames, tmp_path, capsys):
+    from hellomeme.__main__ import main as cli
+    from hellomeme_core.media import write_video
+
+    video = write_video(tmp_path / "blank_frames.mp4", clip_with_blank_frames, 15.0)
+    out = tmp_path / "drop.json"
+    assert cli(["motion", "--input", str(video), "--out", str(out), "--no-face", "drop", "--no-landmarks"]) == 0
+    data = json.loads(out.read_text())
+    assert len(data["frames"]) == 5 and data["frames_without_face"] == 3 and data["no_face_frames"] == [0, 3, 4]
+    assert "5 frame(s) at 15 fps, 3 of 8 source frame(s) without a face (drop: left out of the motion)" in capsys.readouterr().out

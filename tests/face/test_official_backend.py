@@ -1,5 +1,7 @@
-"""The official ONNX toolkit backend end to end on small generated models with the official signatures,
-and the PD-FGC encoder on its official weight layout."""
+"""The official ONNX toolkit backend end to end on small generated models with the official signatures
+(their outputs read the input's channel means, so the colour order and scaling each network is fed are
+pinned), on the real toolkit files when they are present, and the PD-FGC encoder on its official
+weight layout."""
 from __future__ import annotations
 
 import numpy as np
@@ -38,20 +40,58 @@ def test_toolkit_folder_is_found_in_models_dirs(toolkit_dir):
 def test_detector_decodes_the_nanodet_outputs(official_motion):
     analyzer, frames, _ = official_motion
     boxes = analyzer.detect(np.ascontiguousarray(frames[0][..., ::-1]))
-    # One cell at stride 16, (x 80, y 128) of the 160 x 272 letterboxed input, sides 64 px away; a 512
-    # frame is scaled by 160 / 512 and centred vertically (offset 56).
-    ratio = 160 / 512
-    expected = np.array([(80 - 64) / ratio, (128 - 64 - 56) / ratio, (80 + 64) / ratio, (128 + 64 - 56) / ratio])
+    # One cell at stride 16, (x 80, y 128) of the 160 x 272 letterboxed input, sides 3 strides (48 px)
+    # away; a 512 frame is scaled by 160 / 512 and centred vertically (offset 56).
+    ratio, side = 160 / 512, tk.BOX_BIN * 16
+    expected = np.array([(80 - side) / ratio, (128 - side - 56) / ratio, (80 + side) / ratio, (128 + side - 56) / ratio])
     assert boxes.shape == (1, 5)
     np.testing.assert_allclose(boxes[0, :4], expected, atol=0.01)
-    assert boxes[0, 4] == pytest.approx(0.9)
+    assert 0.5 < boxes[0, 4] < 0.9
+
+
+# A uniformly coloured frame: every crop each network sees has that colour, so each output says which
+# channel order and scaling the network was fed. The official code: detector BGR (x - mean) / std with
+# the BGR NanoDet mean; aligner BGR / 255; 3DMM RGB / 255 (it converts BGR to RGB); ARKit BGR / 255.
+COLOUR_RGB = np.array([200, 120, 40])
+
+
+@pytest.fixture(scope="module")
+def colour_frame():
+    return np.full((1, 512, 512, 3), COLOUR_RGB, np.uint8)
+
+
+def test_detector_and_aligner_see_bgr_with_their_official_scaling(toolkit_dir, colour_frame):
+    analyzer = load_face_analyzer("official", "cpu", str(toolkit_dir))
+    bgr = np.ascontiguousarray(colour_frame[0][..., ::-1])
+    boxes = analyzer.detect(bgr)
+    score = tk.expected_detector_score(COLOUR_RGB[::-1], (512, 512))
+    assert boxes[0, 4] == pytest.approx(score, abs=2e-3)
+    assert abs(tk.expected_detector_score(COLOUR_RGB, (512, 512)) - score) > 0.02  # RGB would read otherwise
+    _, prob = analyzer.align(bgr, boxes[0, :4])
+    assert prob == pytest.approx(tk.expected_aligner(COLOUR_RGB[::-1])[0], abs=2e-3)
+    assert abs(tk.expected_aligner(COLOUR_RGB)[0] - prob) > 0.1
+
+
+def test_pose_network_sees_rgb_and_arkit_network_bgr(toolkit_dir, colour_frame):
+    m = extract_face_motion(load_face_analyzer("official", "cpu", str(toolkit_dir)), colour_frame)
+    assert m.frames_without_face == 0
+    np.testing.assert_allclose(m.angles[0], tk.expected_angles(COLOUR_RGB), atol=2e-3)
+    assert np.abs(tk.expected_angles(COLOUR_RGB[::-1]) - m.angles[0]).max() > 0.05
+    np.testing.assert_allclose(m.expression[0], tk.expected_arkit(COLOUR_RGB[::-1]), atol=2e-3)
+    assert np.abs(tk.expected_arkit(COLOUR_RGB) - m.expression[0]).max() > 0.2
+    # The same picture with red and blue swapped moves both the way their colour order says.
+    swapped = extract_face_motion(load_face_analyzer("official", "cpu", str(toolkit_dir)),
+                                  np.ascontiguousarray(colour_frame[..., ::-1]))
+    np.testing.assert_allclose(swapped.angles[0], tk.expected_angles(COLOUR_RGB[::-1]), atol=2e-3)
+    np.testing.assert_allclose(swapped.expression[0], tk.expected_arkit(COLOUR_RGB), atol=2e-3)
 
 
 def test_official_backend_returns_the_networks_pose_and_expression(official_motion):
     _, frames, m = official_motion
     assert m.backend == "official" and m.frames_without_face == 0 and m.landmarks.shape == (4, 222, 2)
-    np.testing.assert_allclose(m.angles, np.tile(tk.POSE_ANGLES, (4, 1)), atol=1e-6)
-    np.testing.assert_allclose(m.expression, np.tile(tk.ARKIT_VALUES, (4, 1)), atol=1e-6)
+    # The networks' outputs read the pictures (values pinned exactly on a plain colour above).
+    assert np.abs(m.angles - tk.POSE_ANGLES).max() > 1e-3 and np.abs(m.angles - tk.POSE_ANGLES).max() < 0.2
+    assert m.expression.min() >= 0.0 and m.expression.max() <= 1.0 and np.ptp(m.expression, axis=0).max() > 0
     # Translation: the crop prediction moved to the whole 512 crop image (official crop_transl_to_full_transl).
     x0, y0, x1, y1 = m.crop_box
     pts = (m.landmarks[0].astype(np.float64) - (x0, y0)) * (512 / (x1 - x0))
@@ -115,11 +155,67 @@ def test_cli_with_the_official_backend(toolkit_dir, tmp_path):
               "--backend", "official", "--models-dir", str(toolkit_dir.parent), "--device", "cpu"])
     data = json.loads(out.read_text())
     assert rc == 0 and data["backend"] == "official" and len(data["frames"]) == 3
-    np.testing.assert_allclose(data["frames"][0]["angles_radians_pitch_yaw_roll"], tk.POSE_ANGLES, atol=1e-6)
+    same = extract_face_motion(load_face_analyzer("official", "cpu", str(toolkit_dir)), clip("driving/qie.mp4").frames[:3])
+    np.testing.assert_allclose([f["angles_radians_pitch_yaw_roll"] for f in data["frames"]], same.angles, atol=1e-6)
     assert len(data["frames"][0]["landmarks"]) == 222
+    assert "arkit_order" in data["conventions"] and "coefficients" not in data["conventions"]
 
 
 def _qie():
     from tests.face.media_cache import media_path
 
     return media_path("driving/qie.mp4")
+
+
+def _real_toolkit_dir():
+    """The real hello_group_facemodel folder under $HELLOMEME_MODELS_DIR (or the default models folder)."""
+    from hellomeme_core.errors import HelloMemeError
+    from hellomeme_core.model_files.locations import default_models_dir
+
+    try:
+        base = default_models_dir(must_exist=False)
+    except HelloMemeError:
+        return None
+    return find_toolkit_dir([base]) if base.is_dir() else None
+
+
+@pytest.fixture(scope="module")
+def real_analyzer():
+    folder = _real_toolkit_dir()
+    if folder is None:
+        pytest.skip("the real HelloMeme face toolkit is not here: set HELLOMEME_MODELS_DIR to a models folder "
+                    "holding hello_group_facemodel/ (hello_face_det, hello_face_landmark, hello_3dmm, "
+                    "hello_arkit_blendshape .onnx; python -m hellomeme download --toolkit)")
+    return load_face_analyzer("official", "auto", str(folder))
+
+
+def test_real_toolkit_on_labelled_frames(real_analyzer):
+    """The real networks on the frames whose pose test_pose_signs labels: ysll frame 0 turned about 45
+    degrees toward the image left (yaw < 0), qie frame 2 chin down (pitch > 0), amns frame 0 chin up."""
+    qie = extract_face_motion(real_analyzer, clip("driving/qie.mp4").frames[:8], 15.0)
+    assert qie.frames_without_face == 0 and (qie.translation[:, 2] < 0).all()
+    assert qie.expression.min() >= 0.0 and qie.expression.max() <= 1.0
+    x0, y0, x1, y1 = qie.face_boxes[0]
+    assert 0 <= x0 < x1 <= 512 and 0 <= y0 < y1 <= 512
+    yaw, pitch = (lambda d: (d[0], d[1]))(qie.yaw_pitch_roll_degrees[2])
+    assert pitch > 0.0, pitch
+    ysll = extract_face_motion(real_analyzer, clip("driving/ysll.mp4").frames[:1])
+    assert ysll.yaw_pitch_roll_degrees[0, 0] < -15.0
+    amns = extract_face_motion(real_analyzer, clip("driving/amns.mp4").frames[:1])
+    assert amns.yaw_pitch_roll_degrees[0, 1] < 0.0
+
+
+def test_real_toolkit_arkit_order_assumption(real_analyzer):
+    """Reads the real ARKit network's outputs by the ASSUMED names (types.ARKIT_NAMES): the open mouth of
+    yao.jpg must score a higher jawOpen than the closed mouth of civitai1.jpg, and the closed eyes of
+    ysll frame 11 a higher eyeBlink (both sides) than its open eyes in frame 7. A failure here means
+    the assumed order is wrong, not the network."""
+    from hellomeme_core.face.types import ARKIT_NAMES
+
+    open_mouth = extract_face_motion(real_analyzer, clip("driving/yao.jpg").frames)
+    closed = extract_face_motion(real_analyzer, clip("reference/civitai1.jpg").frames)
+    assert open_mouth.coefficient("jawOpen")[0] > closed.coefficient("jawOpen")[0] + 0.2
+    eyes = extract_face_motion(real_analyzer, clip("driving/ysll.mp4").frames[[7, 11]])
+    for side in ("Left", "Right"):
+        blink = eyes.coefficient(f"eyeBlink{side}")
+        assert blink[1] > blink[0] + 0.2, (side, blink, ARKIT_NAMES.index(f"eyeBlink{side}"))
