@@ -33,6 +33,7 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import TimestepEmbedSequenti
 
 from hellomeme_core.denoiser import BlockProgram, HMUNetModules, StepInputs
 from hellomeme_core.denoiser.conventions import chunk_rows
+from hellomeme_core.denoiser.motion_pads import MotionPadBank
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 
 # ComfyUI SD1.5 layout: diffusers encoder block i ends at input_blocks[3i+3] (i<3) / [11];
@@ -79,6 +80,8 @@ class ComfyStepSource:
     motion_pads: Mapping[str, torch.Tensor] | None = None
     use_motion: bool = False
     record: dict | None = None
+    pad_bank: MotionPadBank | None = None
+    hm_reference: object | None = None  # the HMReference the features came from (its pass model and context)
 
     @property
     def num_control_frames(self) -> int | None:
@@ -97,8 +100,9 @@ class ComfyStepSource:
         step = StepInputs(num_frames=per, use_motion=self.use_motion, record=self.record)
         if self.reference is not None:
             step.reference = {k: _select_rows(v, order) for k, v in self.reference.items()}
-        if self.motion_pads is not None:
-            step.motion_pads = {k: _select_rows(v, order) for k, v in self.motion_pads.items()}
+        pads = self.pad_bank.pads(frames[0], frames[-1]) if self.pad_bank is not None else self.motion_pads
+        if pads is not None:
+            step.motion_pads = {k: _select_rows(v, order) for k, v in pads.items()}
         if self.control_cond:
             n = self.num_control_frames
             if max(frames) >= n:

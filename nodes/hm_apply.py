@@ -24,7 +24,8 @@ def control_source(hm_models, hm_reference, condition, face_motion) -> ComfyStep
         hm_models, cond_images, **tensors,
         device=comfy.model_management.unet_offload_device(), store_dtype=hm_models.dtype,
     )
-    return ComfyStepSource(reference=hm_reference.features, control_cond=cond, control_uncond=uncond)
+    return ComfyStepSource(reference=hm_reference.features, control_cond=cond, control_uncond=uncond,
+                           hm_reference=hm_reference)
 
 
 class ApplyHelloMeme:

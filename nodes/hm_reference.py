@@ -35,16 +35,20 @@ def reference_control_pair(hm_models, condition_image, reference_motion) -> dict
     return {k: torch.cat([uncond[k], cond[k][:1]], 0) for k in cond}
 
 
-def reference_pass(model, latent: torch.Tensor, context: torch.Tensor, control: dict | None = None) -> dict[str, torch.Tensor]:
-    """Run ``model``'s UNet on ``[zeros, latent]`` at timestep 0 and return the recorded features."""
+def reference_pass(model, latent: torch.Tensor, context: torch.Tensor, control: dict | None = None,
+                   store_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """Run ``model``'s plain UNet at timestep 0 on ``[zeros, latent_1 .. latent_n]`` and return the recorded
+    features (rows in that order). ``context`` is the ``[negative, positive]`` pair: the zero latent gets
+    the negative prompt, every latent the positive one, as the official ``[zeros, latent]`` CFG pass."""
     record: dict[str, torch.Tensor] = {}
     source = FixedStepSource(StepInputs(num_frames=1, control=control, record=record))
     empty = HMUNetModules()
     recorder = install(model, HelloMemeUNetPatch(BlockProgram(Family.HM3, empty), source), empty)
     x = reference_pass_latents(latent)
-    run_diffusion_model(recorder, x, torch.zeros(x.shape[0]), context)
+    ctx = torch.cat([context[:1], context[1:2].expand(latent.shape[0], *context.shape[1:])], 0)
+    run_diffusion_model(recorder, x, torch.zeros(x.shape[0]), ctx)
     store = comfy.model_management.intermediate_device()
-    return {k: v.to(store) for k, v in record.items()}
+    return {k: v.to(device=store, dtype=store_dtype or v.dtype) for k, v in record.items()}
 
 
 class HelloMemeReference:
@@ -88,7 +92,7 @@ class HelloMemeReference:
             control = reference_control_pair(hm_models, reference_condition, reference_motion)
             version = "v5c"
         record = reference_pass(model, latent, context, control)
-        return (HMReference.from_record(record, tuple(latent.shape[-2:]), version),)
+        return (HMReference.from_record(record, tuple(latent.shape[-2:]), version, context=context, pass_model=model),)
 
 
 NODE_CLASS_MAPPINGS = {"HelloMemeReference": HelloMemeReference}

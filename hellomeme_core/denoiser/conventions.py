@@ -20,9 +20,10 @@ UNCOND_ROW = 0  # official stacking: [unconditional, conditional]
 COND_ROW = 1
 
 
-def reference_pass_latents(ref_latent: torch.Tensor) -> torch.Tensor:
-    """``(1, 4, h, w)`` reference latent -> the ``(2, 4, h, w)`` reference-pass batch ``[zeros, ref]``."""
-    return torch.cat([torch.zeros_like(ref_latent), ref_latent], dim=0)
+def reference_pass_latents(latents: torch.Tensor) -> torch.Tensor:
+    """``(n, 4, h, w)`` latents -> the reference-pass batch ``[zeros, latent_1 .. latent_n]`` (``n = 1``: the
+    official ``[zeros_like(ref), ref]``; more latents share the one zero-latent row, which is the same for all)."""
+    return torch.cat([torch.zeros_like(latents[:1]), latents], dim=0)
 
 
 def chunk_rows(cond_or_uncond: Sequence[int]) -> list[int]:

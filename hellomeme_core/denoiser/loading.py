@@ -8,9 +8,9 @@ import torch
 
 from ..adapters import load_adapter
 from ..control import load_control_network
-from ..errors import HelloMemeError, MissingModelFileError
+from ..errors import HelloMemeError, MissingModelFileError, WeightFileError
 from ..model_files import layout
-from ..model_files.check import detect_versions, find_repo_file
+from ..model_files.check import check_file, detect_versions, find_repo_file
 from ..model_files.safetensors_io import load_state_dict
 from .bundle import HMModelBundle
 
@@ -59,8 +59,16 @@ def load_bundle(version: str, models_dirs: Iterable[str | os.PathLike], dtype: t
             if repo in image_repos:
                 raise _missing(repo, version, dirs)
             continue  # temporal files are optional until Apply HelloMeme Temporal needs them
-        sd = load_state_dict(path)
-        source = str(path)
+        # The file's own keys pick the module class, so first make sure it is the network this slot
+        # needs (an hm4_reference in the hm5_reference folder would otherwise load and run silently).
+        report = check_file(path, repo)
+        if not report.ok:
+            raise WeightFileError(
+                f"HelloMeme {version}: {report.message} Replace it with the official {layout.short_name(repo)} file: "
+                f"python -m hellomeme download --version {version}"
+            )
+        sd = load_state_dict(report.path or path)
+        source = str(report.path or path)
         sources[repo] = source
         name = layout.short_name(repo)
         if name.endswith(_REFERENCE_SUFFIX):

@@ -1,7 +1,8 @@
 """``HM_REFERENCE``: the reference-pass features, computed once per video (official ``res_cache``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -14,20 +15,25 @@ class HMReference:
 
     Keys: ``down_0..3`` (after each encoder block) and ``up_0..3`` (input of each decoder block), plus
     ``mid`` (= ``up_0``: the v1/v2 name of the same tensor). ``control_version`` is set when the pass
-    carried control features (v5c), which ties the reference to that version.
+    carried control features (v5c), which ties the reference to that version. ``context`` is the
+    ``[negative, positive]`` text context of the pass and ``pass_model`` the UNet that ran it (opaque
+    here; a ComfyUI MODEL in the nodes): the motion pads of the video stage are made the same way.
     """
 
     features: dict[str, torch.Tensor]
     latent_size: tuple[int, int]  # (h, w) of the reference latent
     control_version: str | None = None
+    context: torch.Tensor | None = None
+    pass_model: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_record(cls, record: dict[str, torch.Tensor], latent_size: tuple[int, int],
-                    control_version: str | None = None) -> "HMReference":
+                    control_version: str | None = None, context: torch.Tensor | None = None,
+                    pass_model: Any = None) -> "HMReference":
         features = dict(record)
         if "up_0" in features and "mid" not in features:
             features["mid"] = features["up_0"]
-        return cls(features, latent_size, control_version)
+        return cls(features, latent_size, control_version, context, pass_model)
 
     def check_for(self, version: str, latent_size: tuple[int, int] | None = None) -> None:
         """Clear errors for a reference used with another version or latent size."""

@@ -53,8 +53,12 @@ def main() -> None:
     reference = HelloMemeReference().encode(model, fx.random_vae(), torch.rand(1, size, size, 3), pos, neg)[0]
     image_stage = ApplyHelloMeme().apply(model, bundle, reference, fx.condition_images(frames, size), fx.face_motion(frames))[0]
     temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, max(frames, 2), 0)[0]
-
     lat = size // 8
+    image_latents = {"samples": torch.randn(frames, 4, lat, lat, generator=torch.Generator().manual_seed(8))}
+    start = time.perf_counter()
+    padded = ApplyHelloMemeTemporal().apply(image_stage, bundle, max(frames, 2), 0, image_latents)[0]
+    pad_seconds = time.perf_counter() - start
+
     x = torch.randn(2 * frames, 4, lat, lat)
     t = torch.full((2 * frames,), 500.0)
     context = torch.cat([neg[0][0].expand(frames, -1, -1), pos[0][0].expand(frames, -1, -1)])
@@ -64,6 +68,7 @@ def main() -> None:
         ("SD1.5 UNet alone", model),
         ("+ HelloMeme image stage (v5)", image_stage),
         ("+ HelloMeme temporal stage (v5 motion)", temporal),
+        ("+ temporal stage with motion pads", padded),
     ]
     base = None
     with torch.no_grad():
@@ -71,6 +76,7 @@ def main() -> None:
             sec = _time(lambda m=m: run_diffusion_model(m, x, t, context, dict(cfg_chunks)), repeats)
             base = base or sec
             print(f"{label:<42} {sec * 1000:9.1f} ms/call  {sec * 1000 / frames:8.1f} ms/frame  x{sec / base:5.2f}", flush=True)
+    print(f"motion pads (reference pass on the window's 2 boundary frames, once per clip): {pad_seconds * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

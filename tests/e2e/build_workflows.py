@@ -172,11 +172,12 @@ VIDEO_NOTE = """## HelloMeme: portrait + driving video -> talking meme
 1. **Load Image**: the reference portrait (scaled and centre-cropped to 512 x 512).
 2. **Load Video**: the driving clip; its frame rate and audio go to the output video.
 3. Face motion of both: the driving clip drives the head pose and expression; the portrait's own motion places the pose square where its head is.
-4. **HelloMeme Reference** encodes the portrait once; **Apply HelloMeme** adds the per-frame control; **Apply HelloMeme Temporal** adds the motion modules over 12-frame windows.
-5. **KSampler** samples one latent per driving frame (Empty Latent batch = frame count) in one pass with the motion modules, as the official v3-v5 pipelines do. Official settings: 25 steps, cfg 2, DPM++ 2M SDE. (v1/v2 officially sample a short image stage first: KSampler on the *Apply HelloMeme* model, then KSampler Advanced with the temporal model on its noised result.)
-6. The result is saved as `output/hellomeme/meme_*.mp4` with the driving audio.
+4. **HelloMeme Reference** encodes the portrait once; **Apply HelloMeme** adds the per-frame control.
+5. **KSampler (image stage)** makes every frame on its own (10 steps). **Apply HelloMeme Temporal** adds the motion modules over 12-frame windows; from the image stage it takes each window's first and last frame as the motion pads, as the official v3-v5 pipelines do.
+6. **KSampler (video)** samples one latent per driving frame from noise with the motion modules. Official settings: 25 steps, cfg 2, DPM++ 2M SDE. (v1/v2 officially refine the image stage instead: connect the image stage's LATENT to this KSampler's latent_image and set denoise to 0.8.)
+7. The result is saved as `output/hellomeme/meme_*.mp4` with the driving audio.
 
-Long clips: memory grows with the frame count; split long videos."""
+Long clips: sampling time grows with the frame count, memory little beyond the latents."""
 
 video_nodes = [
     dict(id=1, type="CheckpointLoaderSimple", title="Load Checkpoint (SD1.5)", pos=(30, 110), size=(330, 100),
@@ -203,27 +204,32 @@ video_nodes = [
                 "hm_models": (12, 0), "reference_condition": (11, 1), "reference_motion": (10, 0)}),
     dict(id=14, type="ApplyHelloMeme", pos=(1180, 460), size=(300, 130),
          links={"model": (1, 0), "hm_models": (12, 0), "hm_reference": (13, 0), "condition": (11, 0), "face_motion": (9, 0)}),
-    dict(id=15, type="ApplyHelloMemeTemporal", pos=(1180, 640), size=(300, 110),
-         values={"window_length": 12, "overlap": 4}, links={"model": (14, 0), "hm_models": (12, 0)}),
-    dict(id=16, type="GetImageSize", title="Get Image Size (frame count)", pos=(1180, 800), size=(240, 90), links={"image": (11, 0)}),
-    dict(id=17, type="EmptyLatentImage", title="Empty Latent (one per frame)", pos=(1180, 940), size=(270, 110),
+    dict(id=15, type="ApplyHelloMemeTemporal", pos=(1540, 700), size=(320, 130),
+         values={"window_length": 12, "overlap": 4},
+         links={"model": (14, 0), "hm_models": (12, 0), "image_stage_latents": (22, 0)}),
+    dict(id=16, type="GetImageSize", title="Get Image Size (frame count)", pos=(1180, 640), size=(240, 90), links={"image": (11, 0)}),
+    dict(id=17, type="EmptyLatentImage", title="Empty Latent (one per frame)", pos=(1180, 780), size=(270, 110),
          values={"width": 512, "height": 512, "batch_size": 1},
          links={"width": (16, 0), "height": (16, 1), "batch_size": (16, 2)}),
-    dict(id=18, type="KSampler", pos=(1540, 110), size=(320, 270),
+    dict(id=22, type="KSampler", title="KSampler (image stage)", pos=(1540, 110), size=(320, 270),
+         values={"seed": 42, "steps": 10, "cfg": 2.0, "sampler_name": "dpmpp_2m_sde", "scheduler": "karras", "denoise": 1.0},
+         links={"model": (14, 0), "positive": (2, 0), "negative": (3, 0), "latent_image": (17, 0)}),
+    dict(id=18, type="KSampler", title="KSampler (video)", pos=(1900, 110), size=(320, 270),
          values={"seed": 42, "steps": 25, "cfg": 2.0, "sampler_name": "dpmpp_2m_sde", "scheduler": "karras", "denoise": 1.0},
          links={"model": (15, 0), "positive": (2, 0), "negative": (3, 0), "latent_image": (17, 0)}),
-    dict(id=19, type="VAEDecode", pos=(1540, 430), size=(220, 50), links={"samples": (18, 0), "vae": (1, 2)}),
-    dict(id=20, type="CreateVideo", pos=(1540, 530), size=(270, 80), values={"fps": 25.0},
+    dict(id=19, type="VAEDecode", pos=(1900, 430), size=(220, 50), links={"samples": (18, 0), "vae": (1, 2)}),
+    dict(id=20, type="CreateVideo", pos=(1900, 530), size=(270, 80), values={"fps": 25.0},
          links={"images": (19, 0), "fps": (7, 2), "audio": (7, 1)}),
-    dict(id=21, type="SaveVideo", pos=(1900, 110), size=(420, 520),
+    dict(id=21, type="SaveVideo", pos=(2260, 110), size=(420, 520),
          values={"filename_prefix": "hellomeme/meme", "format": "auto", "codec": "auto"}, links={"video": (20, 0)}),
 ]
 video_groups = [
     ("1. Models and prompts", (20, 30, 360, 550), BLUE),
     ("2. Portrait, driving clip", (410, 30, 340, 1290), BROWN),
     ("3. Face motion", (790, 30, 340, 740), GREEN),
-    ("4. HelloMeme", (1170, 30, 320, 1030), PURPLE),
-    ("5. Sample, decode, save", (1530, 30, 800, 610), BLUE),
+    ("4. HelloMeme", (1170, 30, 320, 870), PURPLE),
+    ("5. Image stage, temporal stage", (1530, 30, 340, 820), PURPLE),
+    ("6. Sample, decode, save", (1890, 30, 800, 610), BLUE),
 ]
 video_notes = [(VIDEO_NOTE, (30, 640), (350, 600))]
 

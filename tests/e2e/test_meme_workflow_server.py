@@ -25,6 +25,7 @@ SIZE = 128  # generation size (pose condition, reference, latent)
 STEPS = 2
 # Node ids of workflows/hellomeme_video_api.json.
 CHECKPOINT, REFERENCE_SCALE, LOAD_VIDEO, CONDITION, HM_MODELS, SAMPLER, SAVE_VIDEO = "1", "5", "6", "11", "12", "18", "21"
+IMAGE_STAGE = "22"
 SAVE_LATENT = "90"  # added: the sampled latents, to check them before the VAE and the video encoder
 MAX_SERVER_RSS_GB = 14.0
 
@@ -60,6 +61,7 @@ def quick_run_prompt() -> dict:
     prompt[CONDITION]["inputs"]["size"] = SIZE  # the Empty Latent takes its size from the condition images
     prompt[HM_MODELS]["inputs"]["version"] = "v5"
     prompt[SAMPLER]["inputs"]["steps"] = STEPS
+    prompt[IMAGE_STAGE]["inputs"]["steps"] = STEPS
     prompt[SAVE_LATENT] = {"class_type": "SaveLatent", "inputs": {"samples": [SAMPLER, 0], "filename_prefix": "e2e/meme_latent"}}
     return prompt
 
@@ -92,7 +94,12 @@ def meme_run(comfy_server, staged_inputs) -> MemeRun:
 
 def test_every_node_ran(meme_run: MemeRun):
     assert SAVE_VIDEO in meme_run.history["outputs"]
-    assert not set(cached_nodes(meme_run.history)) & {HM_MODELS, "13", "14", "15", SAMPLER}
+    assert not set(cached_nodes(meme_run.history)) & {HM_MODELS, "13", "14", "15", IMAGE_STAGE, SAMPLER}
+
+
+def test_motion_pads_come_from_the_image_stage(meme_run: MemeRun, comfy_server):
+    # 16 frames in windows of 12 overlapping by 4: [0-11] and [4-15], so pads of frames 0, 4, 11 and 15.
+    assert "HelloMeme: motion pads from 4 image-stage frames" in comfy_server.log_text()
 
 
 def test_sampled_latents_are_one_per_frame_and_finite(meme_run: MemeRun):

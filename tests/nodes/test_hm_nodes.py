@@ -193,3 +193,55 @@ def test_error_non_sd15_model(bundle, reference):
 
     with pytest.raises(HelloMemeError, match="Stable Diffusion 1.5"):
         check_sd15(Fake, "Apply HelloMeme")
+
+
+# -- motion pads from the image stage (the official margin-frame pads) ---------------------------------
+def test_motion_pads_from_image_stage_latents(comfy, model, bundle, reference, texts):
+    """Each window's pads are the reference pass of its first and last image-stage frame; the zero-latent
+    row is the reference's own unconditional row; batching several frames in one pass changes nothing."""
+    from nodes.hm_reference import reference_pass
+    from nodes.hm_temporal import ApplyHelloMemeTemporal, motion_pad_bank
+
+    frames = 7
+    image_stage = _apply(model, bundle, reference, frames)
+    latents = _sample(comfy, image_stage, texts, frames, steps=1)
+    temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": latents})[0]
+    source = temporal.model_options["transformer_options"]["hellomeme"].source
+    bank = source.pad_bank
+    # windows of 4 with overlap 2 over 7 frames: [0-3], [2-5], [3-6] -> boundaries 0, 2, 3, 5, 6
+    assert sorted(bank.frames) == [0, 2, 3, 5, 6]
+    def rel(a, b):  # bf16 model: batch size changes the rounding (measured up to 1.1e-2), so compare by norm
+        return float((a.float() - b.float()).norm() / b.float().norm())
+
+    for key, row in bank.uncond.items():
+        assert rel(row, reference.features[key][:1]) < 3e-2, key
+    single = reference_pass(model, model.model.latent_format.process_in(latents[5:6].float()), reference.context)
+    for key, row in bank.frames[5].items():
+        assert rel(row, single[key][1:2]) < 3e-2, key
+        assert rel(row, bank.frames[6][key]) > 0.1, key  # another frame gives other pads
+    pads = bank.pads(2, 5)
+    assert pads["up_3"].shape == (2, 640, 2, LAT, LAT)
+    assert torch.equal(pads["up_3"][1, :, 1], bank.frames[5]["up_3"][0])
+    out = _sample(comfy, temporal, texts, frames)
+    assert out.shape == (frames, 4, LAT, LAT) and torch.isfinite(out).all()
+    without = ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2)[0]
+    assert not torch.allclose(out, _sample(comfy, without, texts, frames))  # the v5 pad attention is in use
+    # direct use of the helper: the same frames give the same bank
+    again = motion_pad_bank(model, reference, latents, [0, 6], bundle.dtype)
+    assert rel(again.frames[6]["down_0"], bank.frames[6]["down_0"]) < 3e-2
+
+
+def test_motion_pads_errors(comfy, model, bundle, reference, texts):
+    from hellomeme_core.errors import HelloMemeError
+    from nodes.hm_temporal import ApplyHelloMemeTemporal
+
+    image_stage = _apply(model, bundle, reference, 5)
+    with pytest.raises(HelloMemeError, match="must be SD1.5 latents"):
+        ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": torch.zeros(5, 4, 3, LAT, LAT)})
+    with pytest.raises(HelloMemeError, match="the reference is"):
+        ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": torch.zeros(5, 4, LAT // 2, LAT // 2)})
+    with pytest.raises(HelloMemeError, match="driving motion only 5"):
+        ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": torch.zeros(6, 4, LAT, LAT)})
+    temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": torch.zeros(3, 4, LAT, LAT)})[0]
+    with pytest.raises(HelloMemeError, match="no motion pads for frame"):
+        _sample(comfy, temporal, texts, 5)
