@@ -1,6 +1,8 @@
 """Node "HelloMeme Model Files": which HelloMeme versions the model folders hold, and what is missing."""
 from __future__ import annotations
 
+import os
+
 from hellomeme_core.model_files import layout
 from hellomeme_core.model_files.check import check_entry, detect_versions, format_report
 from hellomeme_core.model_files.manifest import load_manifest
@@ -8,6 +10,7 @@ from hellomeme_core.model_files.manifest import load_manifest
 from .paths import hellomeme_model_dirs, model_folder_dirs
 
 _ALL = "all"
+_EXTENSION_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def build_report(version: str = _ALL, include_toolkit: bool = True) -> tuple[str, list[str]]:
@@ -29,8 +32,8 @@ def build_report(version: str = _ALL, include_toolkit: bool = True) -> tuple[str
             lines.append(f"  {report.status:<8} {entry.id}  [{where}]{detail}")
     missing = [v for v, st in statuses.items() if not st.video_ready]
     if missing:
-        lines.append("To fetch a version: python -m hellomeme download --version <v> (or place the files by hand; "
-                     "see models_manifest.json for names and sources).")
+        lines.append(f"To fetch a version, run in {_EXTENSION_DIR} with the Python that runs ComfyUI: python -m hellomeme "
+                     "download --version <v> (or place the files by hand; models_manifest.json lists names and sources).")
     found = [v for v, st in statuses.items() if st.image_ready]
     return "\n".join(lines), found
 

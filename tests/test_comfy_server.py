@@ -58,6 +58,7 @@ def test_models_folder_from_extra_model_paths_is_found(comfy_server):
         assert f"ok       hm_reference  [{extra / 'hm_reference' / 'diffusion_pytorch_model.safetensors'}]" in text
         assert "missing  hm_animatediff_frame12" in text
         assert "hello_group_facemodel/hello_3dmm" in text
+        assert f"run in {comfy_server.custom_nodes_dir / EXTENSION_DIR_NAME} with the Python that runs ComfyUI" in text
     finally:
         for path in written:
             shutil.rmtree(path.parent)  # folder form: the repo folder
