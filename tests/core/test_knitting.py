@@ -17,6 +17,7 @@ from hellomeme_core.nn.embeddings import interleaved_sinusoid_table
 from hellomeme_core.temporal.animatediff import TemporalTransformer3D
 from hellomeme_core.temporal.motion_modules import PaddedTemporalAttention, PaddedTemporalTransformer, load_motion_module
 from tests.parity.fixture import FixtureSet, default_parity_dir, resolve_args
+from tests.support.low_precision import cpu_description, half_precision_forward
 from tests.support.weight_rule import rule_tensor
 
 BLOCK_CASES = [
@@ -57,11 +58,17 @@ def test_reduced_precision_close_to_fp32(fixtures: FixtureSet, case_name: str) -
     with torch.no_grad():
         ref = module(**args)
         for dtype, rtol in REDUCED_PRECISION_RTOL.items():
-            low = module.to(dtype)(**{k: v.to(dtype) if isinstance(v, torch.Tensor) else v for k, v in args.items()})
-            module.float()
+            module.to(dtype)
+            try:
+                low = half_precision_forward(
+                    lambda: module(**{k: v.to(dtype) if isinstance(v, torch.Tensor) else v for k, v in args.items()}),
+                    f"{case_name} {dtype}",
+                )
+            finally:
+                module.float()
             assert low.dtype == dtype
             rel = ((low.float() - ref).abs().max() / ref.abs().max()).item()
-            assert rel < rtol, f"{case_name} {dtype}: max err {rel:.2e} of max |fp32 output|"
+            assert rel < rtol, f"{case_name} {dtype}: max err {rel:.2e} of max |fp32 output| on {cpu_description()}"
 
 
 def small_reference(cls=ReferenceKnittingAttention, channels: int = 64) -> torch.nn.Module:
