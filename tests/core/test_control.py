@@ -8,6 +8,8 @@ Full-width fp32 numerics are covered by the parity fixtures (``-k control_``).
 """
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -15,7 +17,7 @@ from hellomeme_core import control as C
 from hellomeme_core.control.projections import default_widths
 from hellomeme_core.errors import ShapeMismatchError
 from hellomeme_core.nn.embeddings import interleaved_sinusoid_table
-from tests.support.low_precision import cpu_description, cpu_has_native_fp16, half_precision_forward
+from tests.support.low_precision import cast_for_the_forward, cpu_description, cpu_has_native_fp16, half_precision_forward
 from tests.support.weight_rule import rule_state_dict
 
 SMALL_SK = dict(cross_attention_dim=32, face_embed_dim=1024)
@@ -253,11 +255,8 @@ def test_low_precision_close_to_fp32(nets, name: str, dtype: torch.dtype) -> Non
     run = (lambda n, x: n(x)) if "Proj" in name else (lambda n, x: call(name, n, x))
     with torch.no_grad():
         ref = run(net, inputs)
-        net.to(dtype)
-        try:
+        with cast_for_the_forward(net, dtype):
             low = half_precision_forward(lambda: run(net, {k: v.to(dtype) for k, v in inputs.items()}), f"{name} {dtype}")
-        finally:
-            net.float()
     for key, value in ref.items():
         assert low[key].dtype == dtype
         rel = float((low[key].float() - value).abs().max() / value.abs().max())
@@ -299,14 +298,11 @@ def relative_error(fn, args: dict, module: torch.nn.Module, dtype: torch.dtype) 
 
     with torch.no_grad():
         ref = flatten_outputs(fn(**args))
-        module.to(dtype)
-        try:
+        with cast_for_the_forward(module, dtype):
             low = flatten_outputs(half_precision_forward(lambda: fn(**_cast(args, dtype)), f"{type(module).__name__} {dtype}"))
-        finally:
-            module.float()
     assert all(low[k].dtype == dtype for k in ref)
     rel = max(float((low[k].float() - v).abs().max() / v.abs().max()) for k, v in ref.items())
-    assert rel == rel, f"{type(module).__name__} {dtype}: NaN output on {cpu_description()}"
+    assert not math.isnan(rel), f"{type(module).__name__} {dtype}: NaN output on {cpu_description()}"
     return rel
 
 

@@ -17,7 +17,7 @@ from hellomeme_core.nn.embeddings import interleaved_sinusoid_table
 from hellomeme_core.temporal.animatediff import TemporalTransformer3D
 from hellomeme_core.temporal.motion_modules import PaddedTemporalAttention, PaddedTemporalTransformer, load_motion_module
 from tests.parity.fixture import FixtureSet, default_parity_dir, resolve_args
-from tests.support.low_precision import cpu_description, half_precision_forward
+from tests.support.low_precision import cast_for_the_forward, cpu_description, half_precision_forward
 from tests.support.weight_rule import rule_tensor
 
 BLOCK_CASES = [
@@ -58,14 +58,11 @@ def test_reduced_precision_close_to_fp32(fixtures: FixtureSet, case_name: str) -
     with torch.no_grad():
         ref = module(**args)
         for dtype, rtol in REDUCED_PRECISION_RTOL.items():
-            module.to(dtype)
-            try:
+            with cast_for_the_forward(module, dtype):
                 low = half_precision_forward(
                     lambda: module(**{k: v.to(dtype) if isinstance(v, torch.Tensor) else v for k, v in args.items()}),
                     f"{case_name} {dtype}",
                 )
-            finally:
-                module.float()
             assert low.dtype == dtype
             rel = ((low.float() - ref).abs().max() / ref.abs().max()).item()
             assert rel < rtol, f"{case_name} {dtype}: max err {rel:.2e} of max |fp32 output| on {cpu_description()}"

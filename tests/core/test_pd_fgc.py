@@ -11,7 +11,7 @@ import torch
 from hellomeme_core.errors import ShapeMismatchError
 from hellomeme_core.pd_fgc import FanEncoder
 from tests.parity.fixture import default_parity_dir
-from tests.support.low_precision import cpu_description, half_precision_forward
+from tests.support.low_precision import cast_for_the_forward, cpu_description, half_precision_forward
 from tests.support.weight_rule import rule_state_dict
 
 # Max |low - fp32| / max |fp32| measured with rule weights on random crops: fp16 up to 5.1e-3,
@@ -64,11 +64,8 @@ def test_low_precision_close_to_fp32(encoder, dtype: torch.dtype) -> None:
     x = crops(1)
     with torch.no_grad():
         ref = encoder(x)
-        encoder.to(dtype)
-        try:
+        with cast_for_the_forward(encoder, dtype):
             low = half_precision_forward(lambda: encoder(x.to(dtype)), f"PD-FGC encoder {dtype}")
-        finally:
-            encoder.float()
     assert low.dtype == dtype
     rel = float((low.float() - ref).abs().max() / ref.abs().max())
     assert rel <= DTYPE_TOLERANCE[dtype], f"{rel:.2e} on {cpu_description()}"

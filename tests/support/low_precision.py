@@ -13,6 +13,7 @@ and still fails the test.
 from __future__ import annotations
 
 import contextlib
+import functools
 import platform
 import warnings
 from collections.abc import Callable, Iterator
@@ -24,16 +25,17 @@ import torch
 T = TypeVar("T")
 
 
-def _cpuinfo() -> tuple[str, set[str]]:
+@functools.cache
+def _cpuinfo() -> tuple[str, frozenset[str]]:
     """(model name, feature flags) of the first CPU in /proc/cpuinfo (platform's name, no flags elsewhere)."""
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = platform.processor() or platform.machine(), frozenset()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         for line in cpuinfo.read_text(errors="replace").splitlines():
             if line.startswith("model name") and ":" in line:
                 model = line.split(":", 1)[1].strip()
             elif line.startswith("flags") and ":" in line:
-                flags = set(line.split(":", 1)[1].split())
+                flags = frozenset(line.split(":", 1)[1].split())
                 break
     return model, flags
 
@@ -79,6 +81,16 @@ def _tensors(value) -> Iterator[torch.Tensor]:
 
 def _finite(value) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in _tensors(value) if t.is_floating_point())
+
+
+@contextlib.contextmanager
+def cast_for_the_forward(module: torch.nn.Module, dtype: torch.dtype) -> Iterator[torch.nn.Module]:
+    """``module`` in ``dtype`` inside the block, back in float32 afterwards (also on failure)."""
+    module.to(dtype)
+    try:
+        yield module
+    finally:
+        module.float()
 
 
 def half_precision_forward(forward: Callable[[], T], what: str = "forward") -> T:
