@@ -36,7 +36,7 @@ test-fast: env
 	$(PY) -m pytest -m "not slow"
 
 demo: env
-	$(PY) -m hellomeme demo --out out
+	$(PY) -m hellomeme_core demo --out out
 
 bench: env
 	$(PY) -m tests.bench

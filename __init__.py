@@ -1,4 +1,9 @@
-"""HelloMeme for ComfyUI: entry point ComfyUI imports from custom_nodes/<this folder>."""
+"""HelloMeme for ComfyUI: the entry point ComfyUI imports from custom_nodes/<this folder>.
+
+ComfyUI's V3 extension API: ``comfy_entrypoint`` returns the extension, whose node list is every node
+of ``nodes/`` plus the deprecated aliases of ids shipped earlier. (ComfyUI reads the V1
+``NODE_CLASS_MAPPINGS`` first when a module has it, so this module deliberately defines none.)
+"""
 from __future__ import annotations
 
 import os
@@ -11,13 +16,21 @@ if _HERE not in sys.path:
     sys.path.append(_HERE)
 
 try:
-    import folder_paths  # noqa: F401  (always importable when ComfyUI loads us)
-except ImportError:
-    # Imported outside ComfyUI (pytest resolving the package tree, a script): there are no nodes to offer.
-    NODE_CLASS_MAPPINGS: dict = {}
-    NODE_DISPLAY_NAME_MAPPINGS: dict = {}
-else:
-    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    from comfy_api.latest import ComfyExtension
+except ImportError:  # imported outside ComfyUI (pytest resolving the package tree, a script): no nodes to offer
+    ComfyExtension = None
+
+if ComfyExtension is not None:
+
+    class HelloMemeExtension(ComfyExtension):
+        async def get_node_list(self):
+            from .nodes import all_nodes
+            from .nodes.comfy_glue import paths
+
+            paths.register()
+            return all_nodes()
+
+    async def comfy_entrypoint() -> HelloMemeExtension:
+        return HelloMemeExtension()
 
 WEB_DIRECTORY = None
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

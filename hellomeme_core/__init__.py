@@ -7,6 +7,7 @@ from .errors import (
     MissingModelFileError,
     NoFaceError,
     ShapeMismatchError,
+    UnknownVersionError,
     WeightFileError,
 )
 
@@ -16,5 +17,6 @@ __all__ = [
     "MissingModelFileError",
     "NoFaceError",
     "ShapeMismatchError",
+    "UnknownVersionError",
     "WeightFileError",
 ]

@@ -9,7 +9,7 @@ modules (``reference_modules_up.3``, ``mid_block``...) or holding them at other 
 a message naming the file, the first missing or mismatching tensor, what the file holds and the
 official file it resembles.
 
-How a UNet patch uses them (the official order, ``shared/parity/README.md`` note 2):
+How a UNet patch uses them, in the order the official denoisers apply them:
 
 - Reference adapters: ``adapter.module_for(stage, block)`` with ``stage`` in ``"down"``, ``"mid"``,
   ``"up"`` and the UNet block index gives the module to apply there (or None), and
@@ -84,7 +84,6 @@ class _Adapter(nn.Module):
 
     what = ""
     official_class = ""
-    versions: tuple[str, ...] = ()
 
     @classmethod
     def module_sets(cls) -> tuple[ModuleSet, ...]:
@@ -149,7 +148,6 @@ class HMReferenceAdapter(ReferenceAdapter):
 
     what = "HMReferenceAdapter (v1/v2 hm_reference / hm2_reference)"
     official_class = "HMReferenceAdapter"
-    versions = ("v1", "v2")
     up_offset = 1
 
     @classmethod
@@ -174,7 +172,6 @@ class HM3ReferenceAdapter(ReferenceAdapter):
 
     what = "HM3ReferenceAdapter (v3/v4 hm3_reference / hm4_reference)"
     official_class = "HM3ReferenceAdapter"
-    versions = ("v3", "v4")
 
 
 class HM5ReferenceAdapter(ReferenceAdapter):
@@ -182,7 +179,6 @@ class HM5ReferenceAdapter(ReferenceAdapter):
 
     what = "HM5ReferenceAdapter (v5 hm5_reference)"
     official_class = "HM5ReferenceAdapter"
-    versions = ("v5",)
     module_class = ReferenceKnittingAttentionV5
 
 
@@ -191,7 +187,6 @@ class HM5bReferenceAdapter(ReferenceAdapter):
 
     what = "HM5bReferenceAdapter (v5b/v5c hm5b_reference / hm5c_reference)"
     official_class = "HM5bReferenceAdapter"
-    versions = ("v5b", "v5c")
     module_class = ReferenceSTKModule
 
 
@@ -227,7 +222,6 @@ class HM3MotionAdapter(MotionAdapter):
 
     what = "HM3MotionAdapter (v3/v4 hm3_motion / hm4_motion)"
     official_class = "HM3MotionAdapter"
-    versions = ("v3", "v4")
 
 
 class HM5MotionAdapter(MotionAdapter):
@@ -235,7 +229,6 @@ class HM5MotionAdapter(MotionAdapter):
 
     what = "HM5MotionAdapter (v5 hm5_motion)"
     official_class = "HM5MotionAdapter"
-    versions = ("v5", "v5b", "v5c")
     module_class = PaddedTemporalTransformer
 
 

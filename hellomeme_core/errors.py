@@ -11,7 +11,16 @@ class ShapeMismatchError(HelloMemeError, ValueError):
 
 
 class WeightFileError(HelloMemeError):
-    """A weight file is unreadable, truncated, or not in the layout of the version it should be."""
+    """A weight file is unreadable, truncated, or not in the layout of the version it should be.
+
+    ``problem`` says what is wrong and ``fix`` what to do, kept apart so a caller that knows more (the
+    version the file belongs to) can replace the generic fix instead of adding a second one.
+    """
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(f"{problem} {fix}" if fix else problem)
+        self.problem = problem
+        self.fix = fix
 
 
 class MissingModelFileError(HelloMemeError, FileNotFoundError):
@@ -24,3 +33,14 @@ class NoFaceError(HelloMemeError):
 
 class MediaError(HelloMemeError):
     """A video or image file cannot be decoded (corrupt, empty, unsupported)."""
+
+
+class UnknownVersionError(HelloMemeError, KeyError):
+    """A HelloMeme version name that is not in the version table.
+
+    Also a KeyError, because a version is a key of that table and lookups have always raised one.
+    """
+
+    def __str__(self) -> str:
+        # KeyError's own str() quotes its argument, which would put the message in quotes.
+        return str(self.args[0]) if self.args else ""

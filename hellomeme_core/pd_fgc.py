@@ -1,4 +1,4 @@
-"""PD-FGC motion encoder (official ``hellomeme/tools/pdf.py`` ``FanEncoder``), key-compatible.
+"""PD-FGC motion encoder (official ``FanEncoder``, ``songkey/pd_fgc_motion``), key-compatible.
 
 A face-alignment network (FAN: stem, one 4-level hourglass, 68 landmark heat-maps) reduced to a 512-d
 feature, then three heads: eye (6), emotion (30) and mouth (512) features. Their concatenation, 548
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .control.catalogue import describe_state_dict
+from .control.file_kinds import describe_state_dict
 from .errors import ShapeMismatchError
 from .model_files import load_state_dict, resolve_weight_file
 from .nn.state_dicts import StateDict, batch_norm_default, load_strict, require

@@ -1,5 +1,5 @@
 """The head-pose condition image: a square (the face plane) projected with the 3DMM camera and drawn
-as four thick coloured lines, exactly as the official ``gen_control_heatmaps`` draws it.
+as four thick coloured lines, exactly as the official pipeline draws it.
 
 The official weights were trained on these images, so every detail matters: the angles and the
 translation arithmetic stay in float32 (as the official numpy code keeps them), the projection runs in

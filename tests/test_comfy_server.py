@@ -32,7 +32,17 @@ def test_object_info_lists_our_nodes_with_tooltips(comfy_server):
     assert node["display_name"] == "HelloMeme Model Files" and node["category"] == "HelloMeme"
     assert node["output"] == ["STRING", "STRING"] and node["output_name"] == ["report", "versions_found"]
     assert node["output_node"] is True
-    assert node["input"]["required"]["version"][0] == ["all", "v1", "v2", "v3", "v4", "v5", "v5b", "v5c"]
+    version = node["input"]["required"]["version"]  # V3 nodes list a combo as ("COMBO", {"options": [...]})
+    assert version[0] == "COMBO" and version[1]["options"] == ["all", "v1", "v2", "v3", "v4", "v5", "v5b", "v5c"]
+    # One id prefix for every current node; the ids shipped before it are deprecated aliases of the same node.
+    current = {name for name, entry in ours.items() if not entry.get("deprecated")}
+    assert current == {"HelloMemeModelFiles", "HelloMemeLoadFaceAnalyzer", "HelloMemeExtractFaceMotion",
+                       "HelloMemeRenderPoseCondition", "HelloMemeLoadModels", "HelloMemeReference", "HelloMemeApply",
+                       "HelloMemeApplyTemporal"}
+    for old, new in {"LoadHelloMemeModels": "HelloMemeLoadModels", "ApplyHelloMeme": "HelloMemeApply",
+                     "ApplyHelloMemeTemporal": "HelloMemeApplyTemporal"}.items():
+        assert ours[old]["deprecated"] is True and ours[old]["input"] == ours[new]["input"]
+        assert ours[old]["output"] == ours[new]["output"] and ours[old]["display_name"] == ours[new]["display_name"]
     # Every input and output of every HelloMeme node carries a tooltip (the project's UI standard).
     for name, entry in ours.items():
         for section in ("required", "optional"):
@@ -118,7 +128,7 @@ def test_cli_defaults_to_the_comfyui_models_folder(comfy_server):
     ext = comfy_server.custom_nodes_dir / EXTENSION_DIR_NAME
     env = {k: v for k, v in os.environ.items() if k != "HELLOMEME_MODELS_DIR"}
     env["PWD"] = str(ext)
-    proc = subprocess.run([sys.executable, "-m", "hellomeme", "check", "--version", "v2"], cwd=ext, env=env,
+    proc = subprocess.run([sys.executable, "-m", "hellomeme_core", "check", "--version", "v2"], cwd=ext, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert f"HelloMeme model folder(s): {comfy_server.hellomeme_models_dir}" in proc.stdout

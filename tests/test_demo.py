@@ -1,4 +1,4 @@
-"""``python -m hellomeme demo`` (what ``make demo`` runs) on real media: motion JSON and two videos with audio."""
+"""``python -m hellomeme_core demo`` (what ``make demo`` runs) on real media: motion JSON and two videos with audio."""
 from __future__ import annotations
 
 import json
@@ -18,7 +18,7 @@ def test_demo_writes_motion_and_previews_with_audio(tmp_path: Path):
     out = tmp_path / "demo"
     driving, reference = media_path("driving/qie.mp4"), media_path("reference/chillout.jpg")
     done = subprocess.run(
-        [sys.executable, "-m", "hellomeme", "demo", "--driving", str(driving), "--reference", str(reference),
+        [sys.executable, "-m", "hellomeme_core", "demo", "--driving", str(driving), "--reference", str(reference),
          "--out", str(out), "--max-frames", "12", "--models-dir", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )

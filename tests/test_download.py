@@ -150,7 +150,7 @@ def test_cli_download_through_mirror_then_check(tmp_path):
     models = tmp_path / "ComfyUI" / "models" / "hellomeme"
     with FileServer(mirror_root) as server:
         proc = subprocess.run(
-            [sys.executable, "-m", "hellomeme", "download", "--id", "hm4_control_proj", "--id", "hm4_control_proj/config",
+            [sys.executable, "-m", "hellomeme_core", "download", "--id", "hm4_control_proj", "--id", "hm4_control_proj/config",
              "--models-dir", str(models), "--mirror", server.base_url, "--no-progress"],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
         )
@@ -159,7 +159,7 @@ def test_cli_download_through_mirror_then_check(tmp_path):
     assert "songkey/hm4_control_proj/resolve/main/diffusion_pytorch_model.safetensors" in paths
     got = models / "hm4_control_proj" / "diffusion_pytorch_model.safetensors"
     assert got.stat().st_size == weights.stat().st_size
-    check = subprocess.run([sys.executable, "-m", "hellomeme", "check", "--file", str(got.parent)],
+    check = subprocess.run([sys.executable, "-m", "hellomeme_core", "check", "--file", str(got.parent)],
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0 and "hm4_control_proj: ok" in check.stdout, check.stdout + check.stderr
 
@@ -169,7 +169,7 @@ def test_cli_download_offline_exit_code_and_message(tmp_path):
     models = tmp_path / "hm"
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "hellomeme", "download", "--version", "v5", "--models-dir", str(models),
+        [sys.executable, "-m", "hellomeme_core", "download", "--version", "v5", "--models-dir", str(models),
          "--mirror", f"http://127.0.0.1:{port}", "--no-progress"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )
@@ -271,7 +271,7 @@ def test_cli_rejects_mirror_without_scheme_and_a_file_as_models_dir(tmp_path):
     for extra, expected in ((["--mirror", "hf-mirror.com"], "must be a URL that starts with https://"),
                             (["--models-dir", str(not_a_folder)], "is a file, not a folder")):
         args = ["--models-dir", str(tmp_path / "hm"), *extra] if "--models-dir" not in extra else extra
-        proc = subprocess.run([sys.executable, "-m", "hellomeme", "download", "--version", "v5", *args, "--no-progress"],
+        proc = subprocess.run([sys.executable, "-m", "hellomeme_core", "download", "--version", "v5", *args, "--no-progress"],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert expected in proc.stderr and "Traceback" not in proc.stderr
@@ -288,7 +288,7 @@ def test_unwritable_destination_is_one_clear_error(served, tmp_path):
     served_file.parent.mkdir(parents=True)
     served_file.write_bytes(b"x")
     with FileServer(root) as mirror:
-        proc = subprocess.run([sys.executable, "-m", "hellomeme", "download", "--id", "hm4_control_proj", "--models-dir",
+        proc = subprocess.run([sys.executable, "-m", "hellomeme_core", "download", "--id", "hm4_control_proj", "--models-dir",
                                str(blocker / "hellomeme"), "--mirror", mirror.base_url, "--no-progress"],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode in (1, 2), proc.stderr

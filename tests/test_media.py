@@ -106,7 +106,7 @@ def test_header_longer_than_the_video_without_damage_is_only_a_warning(tmp_path)
 
 
 def test_cli_stops_on_a_truncated_video_unless_allowed(truncated_video, tmp_path, capsys):
-    from hellomeme.__main__ import main as cli
+    from hellomeme_core.cli.main import main as cli
 
     _, cut = truncated_video
     assert cli(["motion", "--input", str(cut), "--out", str(tmp_path / "m.json")]) == 1

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from hellomeme.__main__ import main as cli
+from hellomeme_core.cli.main import main as cli
 from hellomeme_core.errors import HelloMemeError, WeightFileError
 from hellomeme_core.model_files import layout
 from hellomeme_core.model_files.check import check_file, detect_versions
@@ -209,6 +209,43 @@ def test_detect_versions_present_missing_wrong(tmp_path):
     assert "truncated" in st["v5"].bad[0].message
 
 
+def test_bad_file_message_gives_the_problem_once_then_one_fix_naming_the_version(tmp_path):
+    """A new user saw the truncated-file fix twice, the first time without --version."""
+    W.write_version(tmp_path, "v5", stage="image", form="folder", dtype=torch.float16, zero_data=True)
+    weights = tmp_path / "hm5_control_base" / "diffusion_pytorch_model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size - 100)
+    # hm5_control_base is shared by v5 and v5b: read once, but each version's fix fetches that version.
+    statuses = detect_versions(tmp_path, ["v5", "v5b"])
+    for version in ("v5", "v5b"):
+        message = next(f for f in statuses[version].bad if f.repo == "songkey/hm5_control_base").message
+        assert message.count("truncated") == 1 and message.count("python -m hellomeme_core download") == 1
+        assert message.endswith(f"Fetch it again: python -m hellomeme_core download --version {version} "
+                                "(or put a good copy there by hand)."), message
+    # Without a version (checking one file) the fix fetches that file alone, by its manifest id.
+    alone = check_file(weights, "hm5_control_base").message
+    assert alone.count("python -m hellomeme_core download") == 1 and "download --id hm5_control_base " in alone
+    assert load_manifest().by_id("hm5_control_base").layout == "songkey/hm5_control_base"
+    # A loader that knows the version passes it, and the report's message is the whole error text.
+    assert "download --version v5c " in check_file(weights, "hm5_control_base", "v5c").message
+
+
+def test_wrong_layout_message_says_to_move_the_file_away_once(tmp_path):
+    path = W.write_repo(tmp_path, "hm5_reference", form="file", zero_data=True)
+    message = check_file(path, "hm4_reference", "v4").message
+    assert message.count("python -m hellomeme_core download") == 1
+    assert message.endswith("Move it away and fetch the official hm4_reference: python -m hellomeme_core download "
+                            "--version v4 (or put the official file there by hand)."), message
+
+
+def test_unreadable_file_error_keeps_problem_and_generic_fix_apart(small_file):
+    small_file.write_bytes(small_file.read_bytes()[:-3])
+    with pytest.raises(WeightFileError) as info:
+        read_header(small_file)
+    assert "truncated" in info.value.problem and "hellomeme_core download" not in info.value.problem
+    assert str(info.value) == f"{info.value.problem} {info.value.fix}" and "--version V" in info.value.fix
+
+
 # -- CLI check --------------------------------------------------------------------------------------
 def test_cli_check_exit_codes_and_report(tmp_path, capsys):
     W.write_version(tmp_path, "v5", stage="image", dtype=torch.float16, zero_data=True)
@@ -217,7 +254,7 @@ def test_cli_check_exit_codes_and_report(tmp_path, capsys):
     assert re.search(r"v5: MISSING \(image only\)", out) and "missing  hm5_motion" in out
     assert cli(["check", "--models-dir", str(tmp_path), "--version", "v5", "--stage", "image"]) == 0
     assert cli(["check", "--models-dir", str(tmp_path), "--version", "v5"]) == 1
-    assert "python -m hellomeme download --version v5" in capsys.readouterr().out
+    assert "python -m hellomeme_core download --version v5" in capsys.readouterr().out
     assert cli(["check", "--models-dir", str(tmp_path), "--version", "v3", "--stage", "image"]) == 1
     capsys.readouterr()
     assert cli(["check", "--models-dir", str(tmp_path), "--version", "v5", "--stage", "image", "--json"]) == 0

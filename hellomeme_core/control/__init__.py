@@ -13,15 +13,10 @@ Output layouts (what the denoiser patches add), for a condition of ``H x W`` pix
 """
 from __future__ import annotations
 
-from .catalogue import (
-    CONTROL_NETWORKS,
-    describe_state_dict,
-    identify_control_network,
-    load_control_network,
-    load_control_network_file,
-)
+from .catalogue import CONTROL_NETWORKS, identify_control_network, load_control_network, load_control_network_file
 from .control_bases import ControlBase, HM5ControlNetBase, HMControlNetBase
 from .cross_attention import SKCrossAttention, STKCrossAttention, STKCrossAttentionV5
+from .file_kinds import describe_state_dict, identify_official_class
 from .projections import HM4SD15ControlProj, HM5SD15ControlProj, KnittedProjector
 from .sk_control_nets import HMControlNet, HMControlNet2, HMV2ControlNet, HMV2ControlNet2, HMV3ControlNet, SKControlNet
 from .small_unet import SmallControlUNet
@@ -30,6 +25,6 @@ __all__ = [
     "CONTROL_NETWORKS", "ControlBase", "HM4SD15ControlProj", "HM5ControlNetBase", "HM5SD15ControlProj",
     "HMControlNet", "HMControlNet2", "HMControlNetBase", "HMV2ControlNet", "HMV2ControlNet2", "HMV3ControlNet",
     "KnittedProjector", "SKControlNet", "SKCrossAttention", "STKCrossAttention", "STKCrossAttentionV5",
-    "SmallControlUNet", "describe_state_dict", "identify_control_network", "load_control_network",
-    "load_control_network_file",
+    "SmallControlUNet", "describe_state_dict", "identify_control_network", "identify_official_class",
+    "load_control_network", "load_control_network_file",
 ]

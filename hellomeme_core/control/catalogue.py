@@ -1,7 +1,7 @@
-"""Which official network a state dict holds, judged from its key names and shapes alone.
+"""The control-network classes by official class name, and loading a user's file into the right one.
 
-Used to pick the right class for a user's file (:func:`load_control_network`) and, in every loading
-error, to tell the user what the file they gave actually looks like.
+The class is picked from the file's keys (:mod:`hellomeme_core.control.file_kinds`), so any official
+control file loads through :func:`load_control_network` without being told what it is.
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Union
 import torch
 
 from ..errors import WeightFileError
-from ..model_files import load_state_dict, resolve_weight_file
+from ..model_files.safetensors_io import load_state_dict, resolve_weight_file
 from .control_bases import HM5ControlNetBase, HMControlNetBase
+from .file_kinds import describe_state_dict, identify_official_class
 from .projections import HM4SD15ControlProj, HM5SD15ControlProj
 from .sk_control_nets import HMControlNet, HMControlNet2, HMV2ControlNet, HMV2ControlNet2, HMV3ControlNet
 
@@ -30,59 +31,10 @@ CONTROL_NETWORKS: dict[str, type] = {
 }
 
 
-def _has_prefix(sd: Mapping[str, torch.Tensor], prefix: str) -> bool:
-    return any(k.startswith(prefix) for k in sd)
-
-
 def identify_control_network(sd: Mapping[str, torch.Tensor]) -> type | None:
-    """The control-network class whose official file ``sd`` resembles, or None.
-
-    A v4 base and a v5 base have identical parameters; only the v4 file stores position tables
-    (``ctrl_attn.attn_blocks.*.pos_embed.pe``), so a v4 base stripped of them is taken for v5.
-    """
-    if _has_prefix(sd, "map1280_to_1280."):
-        return HM5SD15ControlProj if _has_prefix(sd, "map1280_to_1280.attn.") else HM4SD15ControlProj
-    if _has_prefix(sd, "ctrl_attn."):
-        return HMControlNetBase if any(k.startswith("ctrl_attn.") and k.endswith(".pe") for k in sd) else HM5ControlNetBase
-    if not _has_prefix(sd, "blocks_down."):
-        return None
-    expression = _has_prefix(sd, "exp_proj.") or _has_prefix(sd, "face_proj.")
-    emotion = _has_prefix(sd, "emo_proj.")
-    if _has_prefix(sd, "conv_up2_down0") or (expression and emotion):
-        return HMV3ControlNet
-    first = sd.get("blocks_down.0.conv.conv1.weight")
-    if first is not None and first.dim() == 4:
-        v1 = int(first.shape[0]) == HMControlNet.official_block_channels[1]
-    else:
-        v1 = not _has_prefix(sd, "blocks_down.3.")
-    if emotion:
-        return HMControlNet2 if v1 else HMV2ControlNet2
-    return HMControlNet if v1 else HMV2ControlNet
-
-
-# Prefixes of the other HelloMeme / SD files, to name them when they reach a control loader.
-_OTHER_FILES: tuple[tuple[str, str], ...] = (
-    ("reference_modules_", "a HelloMeme reference adapter (hm*_reference)"),
-    ("motion_down.", "a HelloMeme motion adapter (hm*_motion)"),
-    ("down_blocks.0.motion_modules.", "an AnimateDiff motion adapter (hm*_animatediff*)"),
-    ("down_blocks.0.resnets.", "a diffusers UNet"),
-    ("model.diffusion_model.", "a Stable Diffusion checkpoint"),
-    ("input_blocks.", "a Stable Diffusion UNet"),
-    ("model.fc.", "the PD-FGC FanEncoder (songkey/pd_fgc_motion)"),
-)
-
-
-def describe_state_dict(sd: Mapping[str, torch.Tensor]) -> str:
-    """One sentence naming what ``sd`` looks like."""
-    cls = identify_control_network(sd)
-    if cls is not None:
-        return f"It looks like {cls.describe()}."
-    for prefix, what in _OTHER_FILES:
-        if _has_prefix(sd, prefix):
-            return f"It looks like {what}, not a control network."
-    if not sd:
-        return "It holds no tensors at all."
-    return f"It does not look like any HelloMeme network (first tensor {next(iter(sd))!r})."
+    """The control-network class whose official file ``sd`` resembles, or None (see
+    :func:`~hellomeme_core.control.file_kinds.identify_official_class`)."""
+    return CONTROL_NETWORKS.get(identify_official_class(sd) or "")
 
 
 def load_control_network(

@@ -27,15 +27,14 @@ from .coefficients import BLENDSHAPE_SCALE, PD_FPG_SCALE, scalar_tokens
 from .sk_control_nets import DEEPEST_STRIDE, ControlDict
 from .small_unet import SmallControlUNet
 from ..nn.state_dicts import StateDict, count_indexed, load_strict, positions_from, require
-from . import catalogue  # resolved at call time: the catalogue imports this module
+from ..model_files.layout import describe_official_class
+from .file_kinds import describe_state_dict
 
 
 class ControlBase(nn.Module):
     """Shared body of ``HMControlNetBase`` (v4, stored position tables) and ``HM5ControlNetBase`` (v5)."""
 
     official_class: ClassVar[str]
-    weight_repos: ClassVar[tuple[str, ...]]
-    version: ClassVar[str]
     linear_positions: ClassVar[bool]
 
     def __init__(
@@ -72,14 +71,14 @@ class ControlBase(nn.Module):
     # ----------------------------------------------------------------------------------------- loading
     @classmethod
     def describe(cls) -> str:
-        return f"{cls.official_class} ({' / '.join(cls.weight_repos)}, {cls.version})"
+        return describe_official_class(cls.official_class)
 
     @classmethod
     def config_from_state_dict(cls, sd: StateDict, source: str) -> dict:
         what = cls.describe()
 
         def shape(key: str, ndim: int) -> torch.Size:
-            return require(sd, key, source, what, ndim, describe=catalogue.describe_state_dict).shape
+            return require(sd, key, source, what, ndim, describe=describe_state_dict).shape
 
         levels = count_indexed(sd, "ctrl_attn.down_blocks.")
         mid = tuple(int(shape(f"ctrl_attn.down_blocks.{i}.conv1.weight", 4)[0]) for i in range(levels))
@@ -104,7 +103,7 @@ class ControlBase(nn.Module):
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None):
         """Strict load of an official file's state dict; ``pe`` tables computed when absent."""
         config = cls.config_from_state_dict(sd, source)
-        return load_strict(lambda: cls(**config), sd, source, cls.describe(), dtype=dtype, describe=catalogue.describe_state_dict)
+        return load_strict(lambda: cls(**config), sd, source, cls.describe(), dtype=dtype, describe=describe_state_dict)
 
     # ------------------------------------------------------------------------------------------ checks
     def _valid_size(self, h: int, w: int) -> bool:
@@ -175,8 +174,6 @@ class HMControlNetBase(ControlBase):
     """v4 control base (``songkey/hm_control_base``): ``SmallUnet`` with stored sinusoid tables."""
 
     official_class = "HMControlNetBase"
-    weight_repos = ("songkey/hm_control_base",)
-    version = "v4"
     linear_positions = False
 
 
@@ -184,6 +181,4 @@ class HM5ControlNetBase(ControlBase):
     """v5 / v5b / v5c control base (``songkey/hm5_control_base``): ``SmallUnetV5`` (positions on the fly)."""
 
     official_class = "HM5ControlNetBase"
-    weight_repos = ("songkey/hm5_control_base",)
-    version = "v5/v5b/v5c"
     linear_positions = True

@@ -1,4 +1,4 @@
-"""The knitted cross-attention blocks of the control networks (official ``hm_blocks``), key-compatible.
+"""The knitted cross-attention blocks of the control networks, key-compatible with the official ones.
 
 Every block attends from the feature map to a set of drive tokens (the embedded blendshape / face-part /
 PD-FGC scalars) twice: first with a position embedding along the width (the official "row" stage), then
@@ -26,7 +26,7 @@ from ..nn.attention import Attention, FeedForward
 from ..nn.embeddings import SinusoidalPositionTable, linear_position_embedding
 from ..nn.resnet import BasicResidualBlock
 from ..nn.state_dicts import StateDict, load_strict, positions_from, require
-from . import catalogue  # resolved at call time: the catalogue imports this module
+from .file_kinds import describe_state_dict
 
 DEFAULT_HEADS = 8  # every official control file; head count is not recorded in the weights
 
@@ -120,8 +120,8 @@ class SKCrossAttention(nn.Module):
     @staticmethod
     def config_from_state_dict(sd: StateDict, source: str, hidden_positions: int = 64) -> dict:
         """Constructor arguments from the shapes of local keys (``conv.conv1.weight``...)."""
-        conv = require(sd, "conv.conv1.weight", source, "SKCrossAttention", ndim=4, describe=catalogue.describe_state_dict)
-        to_k = require(sd, "attn1.to_k.weight", source, "SKCrossAttention", ndim=2, describe=catalogue.describe_state_dict)
+        conv = require(sd, "conv.conv1.weight", source, "SKCrossAttention", ndim=4, describe=describe_state_dict)
+        to_k = require(sd, "attn1.to_k.weight", source, "SKCrossAttention", ndim=2, describe=describe_state_dict)
         return dict(
             channel_in=int(conv.shape[1]),
             channel_out=int(conv.shape[0]),
@@ -147,7 +147,7 @@ class SKCrossAttention(nn.Module):
         """
         config = _with_table_lengths(cls.config_from_state_dict(sd, source), sd, table_lengths, source, "SKCrossAttention")
         return load_strict(
-            lambda: cls(**config, heads=heads), sd, source, "SKCrossAttention", dtype=dtype, describe=catalogue.describe_state_dict
+            lambda: cls(**config, heads=heads), sd, source, "SKCrossAttention", dtype=dtype, describe=describe_state_dict
         )
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -195,8 +195,8 @@ class _SmallUnetCrossAttention(nn.Module):
 
     @staticmethod
     def _base_config(sd: StateDict, source: str, what: str) -> dict:
-        conv = require(sd, "conv_in.weight", source, what, ndim=4, describe=catalogue.describe_state_dict)
-        to_k = require(sd, "attn1.to_k.weight", source, what, ndim=2, describe=catalogue.describe_state_dict)
+        conv = require(sd, "conv_in.weight", source, what, ndim=4, describe=describe_state_dict)
+        to_k = require(sd, "attn1.to_k.weight", source, what, ndim=2, describe=describe_state_dict)
         return dict(channel_in=int(conv.shape[1]), channel_mid=int(conv.shape[0]), cross_attention_dim=int(to_k.shape[1]))
 
 
@@ -242,7 +242,7 @@ class STKCrossAttention(_SmallUnetCrossAttention):
         """As :meth:`SKCrossAttention.from_state_dict` (official table lengths 512 / 1024)."""
         config = _with_table_lengths(cls.config_from_state_dict(sd, source), sd, table_lengths, source, "STKCrossAttention")
         return load_strict(
-            lambda: cls(**config, heads=heads), sd, source, "STKCrossAttention", dtype=dtype, describe=catalogue.describe_state_dict
+            lambda: cls(**config, heads=heads), sd, source, "STKCrossAttention", dtype=dtype, describe=describe_state_dict
         )
 
 
@@ -275,5 +275,5 @@ class STKCrossAttentionV5(_SmallUnetCrossAttention):
     ) -> "STKCrossAttentionV5":
         config = cls.config_from_state_dict(sd, source)
         return load_strict(
-            lambda: cls(**config, heads=heads), sd, source, "STKCrossAttentionV5", dtype=dtype, describe=catalogue.describe_state_dict
+            lambda: cls(**config, heads=heads), sd, source, "STKCrossAttentionV5", dtype=dtype, describe=describe_state_dict
         )

@@ -17,7 +17,8 @@ from ..errors import ShapeMismatchError
 from ..nn.state_dicts import StateDict, load_strict, require
 from .checks import check_feature
 from .sk_control_nets import ControlDict
-from . import catalogue  # resolved at call time: the catalogue imports this module
+from ..model_files.layout import describe_official_class
+from .file_kinds import describe_state_dict
 
 # (output key, official submodule name, input feature) in the official return order.
 PROJECTION_ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -65,8 +66,6 @@ class ControlProjection(nn.Module):
     """Shared body of the v4 and v5 projections; ``widths`` maps each submodule to (in, out) channels."""
 
     official_class: ClassVar[str]
-    weight_repos: ClassVar[tuple[str, ...]]
-    version: ClassVar[str]
 
     def __init__(self, widths: dict[str, tuple[int, ...]] | None = None):
         super().__init__()
@@ -79,7 +78,7 @@ class ControlProjection(nn.Module):
 
     @classmethod
     def describe(cls) -> str:
-        return f"{cls.official_class} ({' / '.join(cls.weight_repos)}, {cls.version})"
+        return describe_official_class(cls.official_class)
 
     @classmethod
     def map_widths(cls, sd: StateDict, name: str, source: str) -> tuple[int, ...]:
@@ -90,7 +89,7 @@ class ControlProjection(nn.Module):
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None):
         """Strict load; channel widths read from the conv shapes."""
         widths = {name: cls.map_widths(sd, name, source) for name in MAP_NAMES}
-        return load_strict(lambda: cls(widths), sd, source, cls.describe(), dtype=dtype, describe=catalogue.describe_state_dict)
+        return load_strict(lambda: cls(widths), sd, source, cls.describe(), dtype=dtype, describe=describe_state_dict)
 
     def forward(self, control_dict: ControlDict) -> ControlDict:
         """``feat_0..3`` ``(B, C, F, h, w)`` of a control base -> ``up3_0..3``, ``down3_0..3`` (same layout).
@@ -121,15 +120,13 @@ class HM4SD15ControlProj(ControlProjection):
     """v4 projection (``songkey/hm4_control_proj``): one 3x3 conv (no bias) per output key."""
 
     official_class = "HM4SD15ControlProj"
-    weight_repos = ("songkey/hm4_control_proj",)
-    version = "v4"
 
     def make_map(self, channel_in: int, channel_out: int, *extra: int) -> nn.Module:
         return nn.Conv2d(channel_in, channel_out, kernel_size=3, padding=1, bias=False)
 
     @classmethod
     def map_widths(cls, sd: StateDict, name: str, source: str) -> tuple[int, ...]:
-        w = require(sd, f"{name}.weight", source, cls.describe(), ndim=4, describe=catalogue.describe_state_dict)
+        w = require(sd, f"{name}.weight", source, cls.describe(), ndim=4, describe=describe_state_dict)
         return int(w.shape[1]), int(w.shape[0])
 
     def project(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -141,14 +138,12 @@ class HM5SD15ControlProj(ControlProjection):
     """v5 / v5b / v5c projection (``songkey/hm5_control_proj``, ``songkey/hm5c_control_proj``)."""
 
     official_class = "HM5SD15ControlProj"
-    weight_repos = ("songkey/hm5_control_proj", "songkey/hm5c_control_proj")
-    version = "v5/v5b/v5c"
 
     def make_map(self, channel_in: int, channel_out: int, *extra: int) -> nn.Module:
         return KnittedProjector(channel_in, channel_out, *extra)
 
     @classmethod
     def map_widths(cls, sd: StateDict, name: str, source: str) -> tuple[int, ...]:
-        proj = require(sd, f"{name}.proj.weight", source, cls.describe(), ndim=4, describe=catalogue.describe_state_dict)
-        attn = require(sd, f"{name}.attn.conv_in.weight", source, cls.describe(), ndim=4, describe=catalogue.describe_state_dict)
+        proj = require(sd, f"{name}.proj.weight", source, cls.describe(), ndim=4, describe=describe_state_dict)
+        attn = require(sd, f"{name}.attn.conv_in.weight", source, cls.describe(), ndim=4, describe=describe_state_dict)
         return int(proj.shape[1]), int(proj.shape[0]), int(attn.shape[0])

@@ -37,7 +37,8 @@ from .coefficients import (
 )
 from .cross_attention import SKCrossAttention
 from ..nn.state_dicts import FIX, StateDict, count_indexed, load_strict, positions_from, require
-from . import catalogue  # resolved at call time: the catalogue imports this module
+from ..model_files.layout import describe_official_class
+from .file_kinds import describe_state_dict
 
 DEEPEST_STRIDE = 64  # condition pixels per deepest-level element, for every official control network
 
@@ -48,8 +49,6 @@ class SKControlNet(nn.Module):
     """Shared body of the v1-v3 control networks; subclasses fix the paths and output names."""
 
     official_class: ClassVar[str]
-    weight_repos: ClassVar[tuple[str, ...]]
-    version: ClassVar[str]
     official_block_channels: ClassVar[tuple[int, ...]]  # conv_in output, then every block's output
     has_expression_path: ClassVar[bool]
     has_emotion_path: ClassVar[bool]
@@ -88,7 +87,7 @@ class SKControlNet(nn.Module):
     # ----------------------------------------------------------------------------------------- loading
     @classmethod
     def describe(cls) -> str:
-        return f"{cls.official_class} ({' / '.join(cls.weight_repos)}, {cls.version})"
+        return describe_official_class(cls.official_class)
 
     @classmethod
     def config_from_state_dict(cls, sd: StateDict, source: str) -> dict:
@@ -96,7 +95,7 @@ class SKControlNet(nn.Module):
         what = cls.describe()
 
         def tensor(key: str, ndim: int) -> torch.Tensor:
-            return require(sd, key, source, what, ndim, describe=catalogue.describe_state_dict)
+            return require(sd, key, source, what, ndim, describe=describe_state_dict)
 
         conv_in = tensor("conv_in.weight", 4)
         n_blocks = count_indexed(sd, "blocks_down.")
@@ -111,7 +110,7 @@ class SKControlNet(nn.Module):
                 first = f"first unexpected tensor {next(k for k in sd if k.startswith(f'blocks_down.{official}.'))!r}"
             raise WeightFileError(
                 f"{source} does not match the {what} layout: it has {n_blocks} down blocks, the official network "
-                f"has {official} ({first}). {catalogue.describe_state_dict(sd)} {FIX}"
+                f"has {official} ({first}). {describe_state_dict(sd)} {FIX}"
             )
         to_k = tensor("blocks_down.0.attn1.to_k.weight", 2)
         face = sd.get("face_proj.linear_1.weight")
@@ -128,7 +127,7 @@ class SKControlNet(nn.Module):
     def from_state_dict(cls, sd: StateDict, source: str = "<state dict>", dtype: torch.dtype | None = None):
         """Strict load of an official file's state dict; ``pe`` tables computed when absent."""
         config = cls.config_from_state_dict(sd, source)
-        return load_strict(lambda: cls(**config), sd, source, cls.describe(), dtype=dtype, describe=catalogue.describe_state_dict)
+        return load_strict(lambda: cls(**config), sd, source, cls.describe(), dtype=dtype, describe=describe_state_dict)
 
     # ------------------------------------------------------------------------------------------ checks
     def _valid_size(self, h: int, w: int) -> bool:
@@ -188,8 +187,6 @@ class HMControlNet(SKControlNet):
     """v1 expression control (``songkey/hm_control``): blendshapes + face parts -> ``down_0..2``."""
 
     official_class = "HMControlNet"
-    weight_repos = ("songkey/hm_control",)
-    version = "v1"
     official_block_channels = (128, 320, 640, 1280)
     has_expression_path = True
     has_emotion_path = False
@@ -208,8 +205,6 @@ class HMControlNet2(SKControlNet):
     """v1 PD-FGC control (``songkey/hm_control2``): ``pd_fpg`` -> ``down2_0..2``."""
 
     official_class = "HMControlNet2"
-    weight_repos = ("songkey/hm_control2",)
-    version = "v1"
     official_block_channels = (128, 320, 640, 1280)
     has_expression_path = False
     has_emotion_path = True
@@ -232,8 +227,6 @@ class HMV2ControlNet(SKControlNet):
     """v2 expression control (``songkey/hm2_control``) -> ``up_v2_3..0`` (decoder inputs)."""
 
     official_class = "HMV2ControlNet"
-    weight_repos = ("songkey/hm2_control",)
-    version = "v2"
     official_block_channels = (128, 640, 1280, 1280, 1280)
     has_expression_path = True
     has_emotion_path = False
@@ -251,8 +244,6 @@ class HMV2ControlNet2(SKControlNet):
     """v2 PD-FGC control (``songkey/hm2_control2``) -> ``up2_v2_3..0``."""
 
     official_class = "HMV2ControlNet2"
-    weight_repos = ("songkey/hm2_control2",)
-    version = "v2"
     official_block_channels = (128, 640, 1280, 1280, 1280)
     has_expression_path = False
     has_emotion_path = True
@@ -269,8 +260,6 @@ class HMV3ControlNet(SKControlNet):
     """v3 control (``songkey/hm3_control_mix``): either path -> ``up3_0..3`` and ``down3_0..3``."""
 
     official_class = "HMV3ControlNet"
-    weight_repos = ("songkey/hm3_control_mix",)
-    version = "v3"
     official_block_channels = (128, 640, 1280, 1280, 1280)
     has_expression_path = True
     has_emotion_path = True
@@ -287,7 +276,7 @@ class HMV3ControlNet(SKControlNet):
     def config_from_state_dict(cls, sd: StateDict, source: str) -> dict:
         config = super().config_from_state_dict(sd, source)
         config["encoder_channels"] = tuple(
-            int(require(sd, key, source, cls.describe(), ndim=4, describe=catalogue.describe_state_dict).shape[0])
+            int(require(sd, key, source, cls.describe(), ndim=4, describe=describe_state_dict).shape[0])
             for key in ("conv_up2_down0.weight", "conv_up1_down1.weight")
         )
         return config

@@ -6,7 +6,7 @@ face parts 0; emotion negative 0 from v3 on), then reused by every sampling step
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -50,7 +50,7 @@ class HMModelBundle:
         if self.motion_adapter is None and self.animatediff is None:
             raise HelloMemeError(
                 f"HelloMeme {self.version}: the temporal stage needs the motion files of {self.version}, which were not "
-                f"found when the models were loaded. Download them: python -m hellomeme download --version {self.version}"
+                f"found when the models were loaded. Download them: python -m hellomeme_core download --version {self.version}"
             )
         if self.motion_adapter is not None:
             modules.insert(self.motion_adapter)
@@ -106,26 +106,30 @@ def compute_control_features(
     neg_pd_fpg: torch.Tensor | None = None,
     device: torch.device | str = "cpu",
     store_dtype: torch.dtype | None = None,
+    compute_device: torch.device | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Per-frame ``(F, C, h, w)`` conditional features and ``(1, C, h, w)`` unconditional ones.
 
     ``condition`` ``(F, 3, H, W)`` in [-1, 1]; ``drive_coeff`` ``(F, 51)``; ``face_parts`` ``(F, 3, 1024)``
     (zeros when absent); ``pd_fpg`` ``(F, 548)``. Frames run independently (one frame per call, as the
-    official video pipelines do), in chunks. Results are stored on ``device`` in ``store_dtype``.
+    official video pipelines do), in chunks. The networks run on ``compute_device`` (default: where their
+    weights are; a host that offloads weights and casts them per layer passes its compute device).
+    Results are stored on ``device`` in ``store_dtype``. ``progress(done, total)`` follows the frames.
     """
     if condition.dim() != 4 or condition.shape[1] != 3:
-        raise ShapeMismatchError(f"Apply HelloMeme: the condition images must be (frames, 3, H, W), got {tuple(condition.shape)}.")
+        raise ShapeMismatchError(f"The condition images must be (frames, 3, H, W), got {tuple(condition.shape)}.")
     frames, _, height, width = condition.shape
     if height % 64 or width % 64:
         raise ShapeMismatchError(
-            f"Apply HelloMeme: condition images are {width}x{height}; the control networks need sides that are multiples "
+            f"The condition images are {width}x{height}; the control networks need sides that are multiples "
             "of 64 (e.g. 512x512). Resize the driving/condition images (and the latent) accordingly."
         )
     for name, t, width_ in (("drive_coeff", drive_coeff, DRIVE_COEFFS), ("pd_fpg", pd_fpg, PD_FPG_DIM)):
         if t is not None and (t.dim() != 2 or t.shape[1] != width_ or t.shape[0] < frames):
-            raise ShapeMismatchError(f"Apply HelloMeme: {name} must be (frames >= {frames}, {width_}), got {tuple(t.shape)}.")
+            raise ShapeMismatchError(f"{name} must be (frames >= {frames}, {width_}), got {tuple(t.shape)}.")
     p = next(bundle.control_networks[0].parameters())
-    dev, dt = p.device, p.dtype
+    dev, dt = torch.device(compute_device) if compute_device is not None else p.device, p.dtype
     store_dtype = store_dtype or dt
     if drive_coeff is not None and face_parts is None:
         face_parts = torch.zeros(frames, FACE_PART_TOKENS, FACE_PART_DIM)
@@ -145,6 +149,8 @@ def compute_control_features(
             feats = _run_networks(bundle.control_networks, c, dc, fp, pd)
             for k, v in feats.items():
                 cond_out.setdefault(k, []).append(rearrange(v, "n c 1 h w -> n c h w").to(device=device, dtype=store_dtype))
+            if progress is not None:
+                progress(stop, frames)
         # Official unconditional control: condition -1, zero coefficients / face parts, emotion negative.
         c = -torch.ones(1, 3, 1, height, width, device=dev, dtype=dt)
         dc = None if drive_coeff is None else torch.zeros(1, 1, DRIVE_COEFFS, device=dev, dtype=dt)

@@ -60,9 +60,9 @@ class MotionPadBank:
         if missing:
             have = sorted(self.frames)
             raise ShapeMismatchError(
-                f"Apply HelloMeme Temporal: no motion pads for frame(s) {missing}; they were made for frames {have}. "
-                "The temporal KSampler must sample as many frames as the image-stage latents given to Apply HelloMeme "
-                "Temporal (and with the same window length and overlap)."
+                f"No motion pads for frame(s) {missing}; they were made for frames {have}. The video must be "
+                "sampled over as many frames as the image-stage latents the pads came from (and with the same window "
+                "length and overlap)."
             )
         out = {}
         for key, u in self.uncond.items():

@@ -1,7 +1,7 @@
 """What the official HelloMeme denoisers do between the SD1.5 blocks, per version family.
 
 Two families share one UNet body and differ only at the block boundaries
-(``shared/parity/README.md`` notes 1-2):
+(their official ``forward`` methods, read side by side):
 
 * ``Family.HM`` (v1/v2: ``HMDenoising3D``, ``HMDenoisingMotion``)
     - after encoder block ``i``: record ``down_i`` (cross-attention blocks 0-2 only), add control
@@ -22,13 +22,14 @@ block. Hidden states are ``(items * frames, C, h, w)``, frame index fastest.
 """
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
 
 from ..errors import HelloMemeError, ShapeMismatchError
+# The version table owns the families; Family and family_for_version stay importable from here.
+from ..versions import Family, family_for_version  # noqa: F401
 from .modules import HMUNetModules
 
 # SD1.5: diffusers encoder blocks 0-2 and decoder blocks 1-3 hold cross-attention; only those are
@@ -36,21 +37,6 @@ from .modules import HMUNetModules
 CROSS_ATTENTION_DOWN_BLOCKS = (0, 1, 2)
 CROSS_ATTENTION_UP_BLOCKS = (1, 2, 3)
 NUM_BLOCKS = 4
-
-
-class Family(enum.Enum):
-    HM = "hm"  # v1, v2
-    HM3 = "hm3"  # v3, v4, v5, v5b, v5c
-
-
-VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v5b", "v5c")
-
-
-def family_for_version(version: str) -> Family:
-    """The denoiser family of a HelloMeme version name (``v1`` .. ``v5c``)."""
-    if version not in VERSIONS:
-        raise HelloMemeError(f"Unknown HelloMeme version {version!r}; choose one of {', '.join(VERSIONS)}.")
-    return Family.HM if version in ("v1", "v2") else Family.HM3
 
 
 @dataclass
@@ -89,13 +75,16 @@ def _add_control(h: torch.Tensor, step: StepInputs, keys: tuple[str, ...]) -> to
     return h
 
 
-def _module_call(module: torch.nn.Module, h: torch.Tensor, *args) -> torch.Tensor:
-    """Run an inserted module in its own dtype/device and return in the UNet's dtype."""
+def _module_call(module: torch.nn.Module, h: torch.Tensor, *args, device: torch.device | None = None) -> torch.Tensor:
+    """Run an inserted module in its own dtype on ``device`` (default: where its weights are) and return
+    in the UNet's dtype and device. A host that offloads weights and casts them per layer passes its
+    compute device, since the weights' own device is then the offload device."""
     p = next(module.parameters(), None)
     if p is None:
         return module(h, *args)
-    cast = [a.to(device=p.device, dtype=p.dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
-    out = module(h.to(device=p.device, dtype=p.dtype), *cast)
+    device = device if device is not None else p.device
+    cast = [a.to(device=device, dtype=p.dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    out = module(h.to(device=device, dtype=p.dtype), *cast)
     return out.to(device=h.device, dtype=h.dtype)
 
 
@@ -107,9 +96,10 @@ def _record(step: StepInputs, key: str, h: torch.Tensor) -> None:
 class BlockProgram:
     """The per-block logic of one denoiser family with its inserted modules."""
 
-    def __init__(self, family: Family, modules: HMUNetModules | None = None):
+    def __init__(self, family: Family, modules: HMUNetModules | None = None, compute_device: torch.device | None = None):
         self.family = family
         self.modules = modules if modules is not None else HMUNetModules()
+        self.compute_device = compute_device  # None: each module runs where its weights are
 
     def _pad(self, step: StepInputs, key: str) -> torch.Tensor | None:
         return None if step.motion_pads is None else step.motion_pads[key]
@@ -117,14 +107,14 @@ class BlockProgram:
     def _reference(self, module, h: torch.Tensor, step: StepInputs, key: str) -> torch.Tensor:
         if module is None or step.reference is None or key not in step.reference:
             return h
-        return _module_call(module, h, step.reference[key], step.num_frames)
+        return _module_call(module, h, step.reference[key], step.num_frames, device=self.compute_device)
 
     def _motion(self, module, h: torch.Tensor, step: StepInputs, key: str) -> torch.Tensor:
         if module is None or not step.use_motion:
             return h
         if step.temb is None:
             raise HelloMemeError("HelloMeme motion modules need the UNet time embedding, which this UNet call did not expose.")
-        return _module_call(module, h, self._pad(step, key), step.temb, step.num_frames)
+        return _module_call(module, h, self._pad(step, key), step.temb, step.num_frames, device=self.compute_device)
 
     def after_encoder_block(self, i: int, h: torch.Tensor, step: StepInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """``(skip, next)`` after diffusers encoder block ``i``: the skip keeps the control additions

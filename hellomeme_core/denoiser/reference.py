@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ..errors import HelloMemeError, ShapeMismatchError
+from ..versions import version_info
 
 
 @dataclass
@@ -39,18 +40,18 @@ class HMReference:
         """Clear errors for a reference used with another version or latent size."""
         if self.control_version is not None and self.control_version != version:
             raise HelloMemeError(
-                f"This HelloMeme Reference was made with {self.control_version} control features, but the models are "
-                f"{version}. Connect the same Load HelloMeme Models node to both, or make the reference without hm_models."
+                f"The reference features were made with {self.control_version} control features, but the models are "
+                f"{version}. Use the same loaded models for both, or make the reference without control features."
             )
-        if version == "v5c" and self.control_version is None:
+        if version_info(version).reference_with_control and self.control_version is None:
             raise HelloMemeError(
-                "HelloMeme v5c runs its reference pass with the reference face's own control features: connect "
-                "hm_models (v5c), the reference pose condition image and the reference face motion to HelloMeme Reference."
+                f"HelloMeme {version} runs its reference pass with the reference face's own control features: make "
+                f"the reference with the {version} models, the reference pose condition image and the reference face motion."
             )
         if latent_size is not None and tuple(latent_size) != tuple(self.latent_size):
             h, w = self.latent_size
             raise ShapeMismatchError(
-                f"The HelloMeme Reference was made from a {w * 8}x{h * 8} image but the generation is "
+                f"The reference features were made from a {w * 8}x{h * 8} image but the generation is "
                 f"{latent_size[1] * 8}x{latent_size[0] * 8}. Resize the reference image (or the latent / condition "
                 "images) so both have the same size."
             )

@@ -1,5 +1,5 @@
 """The official clip crop: one square around every frame's face, resized to 512 for pose estimation
-(``crop_and_resize`` in the official ``hellomeme/utils.py``)."""
+(the crop the official pipeline measures head pose and translation in)."""
 from __future__ import annotations
 
 import cv2

@@ -3,8 +3,8 @@
 Every coefficient is ``clip((measure - neutral) / span, 0, 1)`` of one geometric measure taken in the
 head's own frame (rotation removed, unit = outer eye-corner distance, or the eye's own width for the
 lid and gaze measures, so the values do not change with head pose, face size or image size).
-``neutral`` is the measure on a relaxed face (the reference portraits and the relaxed frames of the
-driving clips in shared/media); ``span`` is the change that reads as a full 1.0 (negative when the
+``neutral`` is the measure on a relaxed face (reference portraits and the relaxed frames of four
+driving clips); ``span`` is the change that reads as a full 1.0 (negative when the
 expression makes the measure smaller). "Left"/"Right" are the
 subject's sides, as in ARKit. ``COEFFICIENT_DOC`` says, per coefficient, what it measures and over
 which raw range it goes from 0 to 1; ``tests/face/calibrate_expression.py`` refits the spans.
@@ -24,11 +24,11 @@ Far eye: beyond 20 degrees of yaw mediapipe infers the far eye's lids more than 
 lag a blink, for one), so that eye's lid measures are blended toward the near eye's, fully at 50
 degrees. Winks are therefore only told apart on faces within about 20 degrees of frontal.
 
-Names and order: the coefficients carry ARKit's names in ``types.ARKIT_NAMES`` order so they fill the
+Names and order: the coefficients carry ARKit's names in ``arkit.ARKIT_NAMES`` order so they fill the
 official ``drive_coeff`` slots. The official ARKit network (``hello_arkit_blendshape.onnx``) returns 51
 unnamed values and the official code never names them; that they follow this (Live Link Face export)
 order, and which of each Left/Right pair is the subject's left, is an ASSUMPTION (see
-``types.ARKIT_ORDER_NOTE``). These coefficients are geometric estimates, not that network's outputs:
+``arkit.ARKIT_ORDER_NOTE``). These coefficients are geometric estimates, not that network's outputs:
 the official expression adapters were trained on the network (``official`` backend), so this backend
 drives them only approximately, and exactly only if the assumed order is right.
 """
@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from hellomeme_core.face.landmark_pose import face_frame, points_in_face_frame
-from hellomeme_core.face.types import ARKIT_NAMES
+from hellomeme_core.face.arkit import ARKIT_NAMES
 
 # mediapipe face-mesh indices. The subject's left side is the image right of a frontal face.
 _L_EYE = dict(inner=362, outer=263, upper=[386, 385, 387], lower=[374, 380, 373], iris=473)

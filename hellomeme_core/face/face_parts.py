@@ -1,4 +1,4 @@
-"""Eye and mouth crops for the face-part embeddings (official ``get_face_parts``): every frame is
+"""Eye and mouth crops for the face-part embeddings, made as the official pipeline makes them: every frame is
 aligned to a five-point face template, each part is cut with ONE box covering that part in every
 frame, resized to 256, blurred; the crops then go through a CLIP vision encoder (done by the caller)."""
 from __future__ import annotations

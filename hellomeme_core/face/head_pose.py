@@ -1,4 +1,4 @@
-"""Head pose in the official 3DMM conventions (``hellomeme/tools/hello_3dmm.py``).
+"""Head pose in the conventions of the official 3DMM pose network (``hello_3dmm.onnx``).
 
 Camera space: x to the image right, y up, z toward the viewer; the camera sits at the origin looking
 down -z, so a visible face has negative z. Angles are radians ordered (pitch, yaw, roll) = rotations

@@ -26,7 +26,7 @@ BOX_POINTS = np.array([
     33, 133, 263, 362, 159, 145, 386, 374, 1, 2, 98, 327, 0, 17, 61, 291,  # eyes, nose, lips
 ])
 # On frontal portraits the forehead-to-nose-base line leans back by this pitch (radians: the mean, 4.7°, over
-# the six reference portraits in shared/media); subtracting it makes a frontal face read pitch 0.
+# six frontal reference portraits); subtracting it makes a frontal face read pitch 0.
 PITCH_OFFSET = 0.082
 # The official crop and translation use the largest side of the 222-landmark box; mediapipe's
 # cheek-to-cheek width (a rotation-free 3D distance) stands in for it.

@@ -19,12 +19,11 @@ def fill_plan(found: np.ndarray, policy: str, source: str = "input") -> tuple[np
         raise NoFaceError(f"no-face policy {policy!r} is not one of {POLICIES}")
     missing = np.flatnonzero(~found)
     if not found.any():
-        raise NoFaceError(f"{source}: no face was found in any of its {len(found)} frame(s); use a clip where a "
-                          "face is visible and large enough (at least ~80 px), or another face backend")
+        raise NoFaceError(_nothing_found(source, len(found)))
     if policy == "error" and len(missing):
         shown = ", ".join(str(i) for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
-        raise NoFaceError(f"{source}: no face in {len(missing)} of {len(found)} frames (frames {shown}); "
-                          "choose the hold, interpolate or drop policy to keep going")
+        raise NoFaceError(f"{source}: no face in {len(missing)} of {len(found)} frames of the video (frames "
+                          f"{shown}). Choose the hold, interpolate or drop no-face policy to keep going.")
     rows = np.flatnonzero(found) if policy == "drop" else np.arange(len(found))
     index = np.arange(len(found))
     good = np.flatnonzero(found)
@@ -48,3 +47,14 @@ def apply_fill(values: np.ndarray, pairs: np.ndarray, weight: np.ndarray) -> np.
     w = weight.reshape((-1,) + (1,) * (values.ndim - 1))
     left, right = values[pairs[:, 0]], values[pairs[:, 1]]
     return (left * (1 - w) + right * w).astype(values.dtype)
+
+
+def _nothing_found(source: str, frames: int) -> str:
+    """Why a whole input has no face, worded for what the person gave: one image (a reference
+    portrait, usually) or a video, with the fix."""
+    usable = "clearly visible, roughly facing the camera and at least about 80 pixels across"
+    other_backend = "or analyse it with the other face backend (mediapipe or official)"
+    if frames == 1:
+        return f"{source}: no face found in the image. Use an image where one face is {usable}, {other_backend}."
+    return (f"{source}: no face found in any of the {frames} frames of the video. Use a video where the face is "
+            f"{usable}, {other_backend}.")

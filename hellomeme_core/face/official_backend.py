@@ -2,14 +2,14 @@
 detector (NanoDet), 222-point aligner, 3DMM pose regressor, ARKit blendshape regressor; plus the
 PD-FGC motion encoder (``hellomeme_core.pd_fgc``) for the ``pd_fpg`` embedding.
 
-Signatures (from the official ``hellomeme/tools``): detector input (1, 3, 272, 160) BGR normalised by
+Signatures of the four networks: detector input (1, 3, 272, 160) BGR normalised by
 NanoDet mean/std, outputs three score maps (1, cells, 1) then three box distributions (1, cells, 32) for
 strides 8, 16, 32; aligner input (1, 3, 128, 128) BGR / 255, outputs landmarks (1, 444: 222 x then 222 y,
 unit crop), euler (1, >=2), prob (1, 1); 3DMM input (1, 3, 224, 224) RGB / 255, output (1, 1201)
 coefficients (angles at 1168:1171, translation at 1198:1201); ARKit input (1, 3, 224, 224) BGR / 255,
-output (1, 51). The toolkit sees BGR frames, as the official ComfyUI nodes give it.
+output (1, 51). The official pipeline feeds the toolkit BGR frames, so the networks get BGR here too.
 
-The ARKit output's 51 values are passed on unchanged; naming them by ``types.ARKIT_NAMES`` (motion JSON,
+The ARKit output's 51 values are passed on unchanged; naming them by ``arkit.ARKIT_NAMES`` (motion JSON,
 ``FaceMotion.coefficient``) assumes the Live Link Face order, which the official code never states.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from hellomeme_core.errors import HelloMemeError, MissingModelFileError
-from hellomeme_core.face.analyzer import FrameAnalysis, Progress, check_frames
+from hellomeme_core.face.frames import FrameAnalysis, Progress, check_frames
 from hellomeme_core.face.crop import CROP_SIZE, clip_crop_box, crop_frames, points_to_crop
 from hellomeme_core.face.head_pose import FOCAL_LENGTH
 
@@ -48,7 +48,7 @@ _ANGLES = slice(526 + 203 + 439, 526 + 203 + 439 + 3)
 _TRANSLATION = slice(526 + 203 + 439 + 3 + 27, None)
 _NET_SIZE = 224
 _POSE_EXPAND, _ARKIT_EXPAND = 0.35, 0.15
-# PD-FGC crop: five 222-point anchors onto a 224 template (official warp_face_pd_fgc).
+# PD-FGC crop: five 222-point anchors warped onto a 224 template, as the official pipeline aligns it.
 _PD_ANCHORS = [182, 202, 36, 149, 133]
 _PD_TEMPLATE = np.array([[0.3843, 0.27], [0.62, 0.2668], [0.503, 0.4185], [0.406, 0.5273], [0.5977, 0.525]]) * 224
 
@@ -132,12 +132,13 @@ class OfficialFaceAnalyzer:
             raise MissingModelFileError(
                 f"official face toolkit: no folder holds {', '.join(TOOLKIT_FILES.values())}; download them from "
                 f"huggingface.co/songkey/{TOOLKIT_FOLDER} into ComfyUI/models/hellomeme/{TOOLKIT_FOLDER}/ "
-                "(python -m hellomeme download) or use the mediapipe backend")
+                "(python -m hellomeme_core download --toolkit) or use the mediapipe backend")
         folder = Path(model_dir)
         missing = [n for n in TOOLKIT_FILES.values() if not (folder / n).is_file()]
         if missing:
             raise MissingModelFileError(f"official face toolkit: {folder} lacks {', '.join(missing)}; download them from "
-                                        f"huggingface.co/songkey/{TOOLKIT_FOLDER}")
+                                        f"huggingface.co/songkey/{TOOLKIT_FOLDER} (python -m hellomeme_core download "
+                                        "--toolkit)")
         self.sessions = {key: _session(folder / name, device) for key, name in TOOLKIT_FILES.items()}
         self.device = "cuda" if "CUDAExecutionProvider" in self.sessions["pose"].get_providers() else "cpu"
         self.pd_fgc = None

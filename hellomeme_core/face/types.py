@@ -9,28 +9,11 @@ import numpy as np
 import torch
 
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
+from hellomeme_core.face.arkit import ARKIT_NAMES, ARKIT_ORDER_NOTE
+from hellomeme_core.face.expression import COEFFICIENT_DOC
 from hellomeme_core.face.head_pose import degrees_yaw_pitch_roll, euler_to_matrix
 
-# The 51 ARKit blendshapes (Apple's list without tongueOut) in the order face-capture tools export them
-# (Live Link Face). The official ARKit ONNX output (hello_arkit_blendshape.onnx, 51 unnamed values) is
-# read in this order. That is an ASSUMPTION: the official code never names its outputs, only passes the
-# vector on as ``drive_coeff``, so neither the order nor which of a Left/Right pair is which is confirmed.
-# The official adapters consume the vector as is, so the assumption only matters for reading the
-# values by name (motion JSON, relative expression) and for mixing backends.
-ARKIT_ORDER_NOTE = (
-    "the official ARKit network's 51 outputs are read in this (Live Link Face export) order; the official "
-    "code never names them, so the order and the Left/Right sides of those outputs are an assumption")
-ARKIT_NAMES: tuple[str, ...] = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",
-    "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
-    "eyeSquintRight", "eyeWideRight", "jawForward", "jawRight", "jawLeft", "jawOpen", "mouthClose",
-    "mouthFunnel", "mouthPucker", "mouthRight", "mouthLeft", "mouthSmileLeft", "mouthSmileRight",
-    "mouthFrownLeft", "mouthFrownRight", "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft",
-    "mouthStretchRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
-    "mouthUpperUpRight", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight",
-)
+__all__ = ["ARKIT_NAMES", "ARKIT_ORDER_NOTE", "FaceMotion"]  # the names stay importable from here
 
 
 @dataclass
@@ -205,8 +188,6 @@ class FaceMotion:
             "arkit_order": ARKIT_ORDER_NOTE,
         }
         if self.backend == "mediapipe":
-            from hellomeme_core.face.expression import COEFFICIENT_DOC
-
             out["expression_source"] = ("geometric estimates from mediapipe face-mesh landmarks (not the official ARKit "
                                         "network); each coefficient's measure and raw range below")
             out["coefficients"] = dict(COEFFICIENT_DOC)

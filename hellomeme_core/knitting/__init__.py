@@ -1,4 +1,4 @@
-"""Spatial-knitting attention blocks (official ``hm_blocks``): STK attention and the reference attentions."""
+"""Spatial-knitting attention blocks, key-compatible with the official ones: STK attention and the reference attentions."""
 from __future__ import annotations
 
 from .reference_attention import (

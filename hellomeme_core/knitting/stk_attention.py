@@ -1,4 +1,4 @@
-"""Spatio-temporal knitting attention (official ``hm_blocks.STKAttentionV5``), key-compatible.
+"""Spatio-temporal knitting attention (official ``STKAttentionV5``), key-compatible.
 
 Input and output are channel-last frame stacks ``(batch, frames, height, width, channels)``.
 A 3x3 ``conv_in`` maps to ``mid_channels``; then attention along the width axis (``attnx``), along the
@@ -132,5 +132,5 @@ class SpatioTemporalKnittingAttention(nn.Module):
         return hidden_states + out if residual else out
 
 
-# The official class name, for readers comparing with hm_blocks.py.
+# The official class name of this module (what the published weights were saved from).
 STKAttentionV5 = SpatioTemporalKnittingAttention

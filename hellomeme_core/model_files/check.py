@@ -2,21 +2,23 @@
 
 Two on-disk forms are accepted for a repo ``songkey/<name>`` under a ``models/hellomeme`` folder:
 the official diffusers folder form ``<name>/diffusion_pytorch_model.safetensors`` (+ ``config.json``),
-which is what ``python -m hellomeme download`` writes, and a single file ``<name>.safetensors``.
+which is what ``python -m hellomeme_core download`` writes, and a single file ``<name>.safetensors``.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Literal
 
 from ..errors import WeightFileError
-from . import layout
+from ..versions import VERSIONS
+from .layout import buffer_keys, expected_tensors, guess_repos, repo_from_name, short_name, version_repos
 from .safetensors_io import DIFFUSERS_WEIGHT_NAME, read_header, resolve_weight_file
 
 FileStatus = Literal["ok", "missing", "wrong", "corrupt"]
 VersionState = Literal["present", "missing", "wrong"]
+_HUB_OWNER = "songkey"  # the official weight repos are songkey/<name>; reports name the file by <name>
 
 # Keys a real file may lack without being wrong. ``official_layout.json`` was made from class
 # defaults; HMReferenceAdapter builds down/mid modules only when its config says version 'v1', and
@@ -28,25 +30,47 @@ _OPTIONAL_PREFIXES: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class FileReport:
-    """The result of checking one weight file against one repo's official layout."""
+    """The result of checking one weight file against one repo's official layout.
+
+    ``problem`` says what is wrong and ``fetch`` which download options bring the right file
+    (``--version V`` when the version being checked or loaded is known, else ``--id NAME``);
+    ``message`` is the two together, so the fix is stated once, by the report.
+    """
 
     repo: str
     path: Path | None
     status: FileStatus
-    message: str = ""
+    problem: str = ""
     missing_keys: list[str] = field(default_factory=list)
     unexpected_keys: list[str] = field(default_factory=list)
     shape_mismatch: tuple[str, tuple[int, ...], tuple[int, ...]] | None = None  # key, expected, found
     looks_like: list[str] = field(default_factory=list)
     dtypes: list[str] = field(default_factory=list)
+    fetch: str = ""
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def fix(self) -> str:
+        """What to do about a corrupt or wrong file; empty for ok and missing ones."""
+        command = f"python -m hellomeme_core download {self.fetch}".rstrip()
+        if self.status == "corrupt":  # download replaces a truncated or corrupt file by itself
+            return f"Fetch it again: {command} (or put a good copy there by hand)."
+        if self.status == "wrong":  # a readable file may be the user's own: they move it, we do not
+            name = self.repo.removeprefix(f"{_HUB_OWNER}/")
+            return f"Move it away and fetch the official {name}: {command} (or put the official file there by hand)."
+        return ""
+
+    @property
+    def message(self) -> str:
+        """The problem, then its fix."""
+        return f"{self.problem} {self.fix}" if self.fix else self.problem
+
     def summary(self) -> str:
         """One line for a terminal or a node report."""
-        name = layout.short_name(self.repo)
+        name = short_name(self.repo)
         if self.status == "ok":
             return f"{name}: ok ({self.path}, {'/'.join(self.dtypes)})"
         if self.status == "missing":
@@ -56,7 +80,7 @@ class FileReport:
 
 def candidate_paths(models_dir: str | os.PathLike, repo: str) -> list[Path]:
     """Where ``repo`` may live under one models folder, in order of preference."""
-    name = layout.short_name(layout.repo_from_name(repo))
+    name = short_name(repo_from_name(repo))
     base = Path(models_dir)
     return [base / name / DIFFUSERS_WEIGHT_NAME, base / name, base / f"{name}.safetensors"]
 
@@ -71,33 +95,41 @@ def find_repo_file(models_dirs: str | os.PathLike | Iterable[str | os.PathLike],
     return None
 
 
-def check_file(path: str | os.PathLike, repo: str) -> FileReport:
+def download_args(repo: str, version: str | None = None) -> str:
+    """The download options that fetch ``repo``: its version's files when known, else that one file
+    (manifest ids of weight files are the repo's short name)."""
+    return f"--version {version}" if version else f"--id {short_name(repo_from_name(repo))}"
+
+
+def check_file(path: str | os.PathLike, repo: str, version: str | None = None) -> FileReport:
     """Compare the tensor names and shapes in ``path``'s header with the official layout of ``repo``.
 
-    ``path`` is a ``.safetensors`` file or a diffusers folder. Never loads tensor data.
+    ``path`` is a ``.safetensors`` file or a diffusers folder. Never loads tensor data. A bad file's
+    message says what is wrong once and the fix once; ``version`` (the version being checked or
+    loaded) makes the fix fetch that version's files instead of this one file.
     """
-    repo = layout.repo_from_name(repo)
+    repo = repo_from_name(repo)
     path = Path(path)
     try:
         weight_file = resolve_weight_file(path)
         header = read_header(weight_file)
     except WeightFileError as exc:
-        return FileReport(repo, path, "corrupt", str(exc))
-    expected = layout.expected_tensors(repo)
+        return FileReport(repo, path, "corrupt", exc.problem, fetch=download_args(repo, version))
+    expected = expected_tensors(repo)
     found = {k: tuple(v.shape) for k, v in header.items()}
     optional = _OPTIONAL_PREFIXES.get(repo, ())
     # Buffers (sinusoid tables, BatchNorm statistics) are recomputed by the loaders when a file lacks them.
-    buffers = set(layout.buffer_keys(repo))
+    buffers = set(buffer_keys(repo))
     missing = sorted(k for k in expected if k not in found and not k.startswith(optional) and k not in buffers)
     unexpected = sorted(k for k in found if k not in expected)
     mismatch = next(((k, expected[k], found[k]) for k in expected if k in found and found[k] != expected[k]), None)
     dtypes = sorted({v.dtype for v in header.values()})
     report = FileReport(repo, weight_file, "ok", missing_keys=missing, unexpected_keys=unexpected,
-                        shape_mismatch=mismatch, dtypes=dtypes)
+                        shape_mismatch=mismatch, dtypes=dtypes, fetch=download_args(repo, version))
     if missing or unexpected or mismatch:
         report.status = "wrong"
-        report.looks_like = [r for r in layout.guess_repos(found, found) if r != repo][:3]
-        report.message = _mismatch_message(report, len(expected))
+        report.looks_like = [r for r in guess_repos(found, found) if r != repo][:3]
+        report.problem = _mismatch_message(report, len(expected))
     return report
 
 
@@ -111,13 +143,14 @@ def _mismatch_message(report: FileReport, n_expected: int) -> str:
         key, exp, got = report.shape_mismatch
         parts.append(f"shape of {key} is {list(got)}, expected {list(exp)}")
     if report.looks_like:
-        parts.append(f"it looks like {layout.short_name(report.looks_like[0])}")
+        parts.append(f"it looks like {short_name(report.looks_like[0])}")
     return " ".join(parts[:1]) + " " + "; ".join(parts[1:]) + "."
 
 
-def check_repo(models_dirs: str | os.PathLike | Iterable[str | os.PathLike], repo: str) -> FileReport:
+def check_repo(models_dirs: str | os.PathLike | Iterable[str | os.PathLike], repo: str,
+               version: str | None = None) -> FileReport:
     """Find ``repo`` in the models folder(s) and check it; status ``missing`` when absent."""
-    repo = layout.repo_from_name(repo)
+    repo = repo_from_name(repo)
     path = find_repo_file(models_dirs, repo)
     if path is None:
         return FileReport(repo, None, "missing", "not found")
@@ -127,7 +160,7 @@ def check_repo(models_dirs: str | os.PathLike | Iterable[str | os.PathLike], rep
         unfinished = any(path.glob("*.part"))
         return FileReport(repo, path, "missing",
                           f"{path} has no {DIFFUSERS_WEIGHT_NAME}" + (" (an unfinished download: run download again to resume)" if unfinished else ""))
-    return check_file(path, repo)
+    return check_file(path, repo, version)
 
 
 @dataclass
@@ -155,18 +188,19 @@ def detect_versions(
 ) -> dict[str, VersionStatus]:
     """Per version: present / missing / wrong, plus whether the image and video stages can run.
 
-    Each repo file is checked once even when several versions share it.
+    Each repo file is read once even when several versions share it; a bad file's message is then
+    worded per version, so its fix fetches the version it is listed under.
     """
     cache: dict[str, FileReport] = {}
     out: dict[str, VersionStatus] = {}
-    for version in versions or layout.VERSIONS:
+    for version in versions or VERSIONS:
         files = []
-        for repo in layout.version_repos(version, "video"):
+        for repo in version_repos(version, "video"):
             if repo not in cache:
                 cache[repo] = check_repo(models_dirs, repo)
-            files.append(cache[repo])
+            files.append(replace(cache[repo], fetch=download_args(repo, version)))
         by_repo = {f.repo: f for f in files}
-        image_ready = all(by_repo[r].ok for r in layout.version_repos(version, "image"))
+        image_ready = all(by_repo[r].ok for r in version_repos(version, "image"))
         video_ready = all(f.ok for f in files)
         if any(f.status in ("wrong", "corrupt") for f in files):
             state: VersionState = "wrong"
@@ -189,13 +223,13 @@ def format_report(statuses: dict[str, VersionStatus], models_dirs: Iterable[str 
         lines.append(f"{version}: {st.state.upper()} ({stages})")
         for f in st.files:
             if f.status == "ok":
-                lines.append(f"  ok       {layout.short_name(f.repo)}  [{f.path}]")
+                lines.append(f"  ok       {short_name(f.repo)}  [{f.path}]")
             elif f.status == "missing":
-                name = layout.short_name(f.repo)
+                name = short_name(f.repo)
                 detail = f": {f.message}" if f.path is not None else f"  (expected at {home / name / DIFFUSERS_WEIGHT_NAME})"
                 lines.append(f"  missing  {name}{detail}")
             else:
-                lines.append(f"  {f.status.upper():<8} {layout.short_name(f.repo)}: {f.message}")
+                lines.append(f"  {f.status.upper():<8} {short_name(f.repo)}: {f.message}")
     return "\n".join(lines)
 
 
@@ -212,17 +246,16 @@ def check_entry(entry, folder_dirs) -> FileReport:
     path = next((Path(d) / entry.path for d in dirs if (Path(d) / entry.path).is_file()), None)
     if path is None:
         return FileReport(entry.id, None, "missing", "not found")
+    fetch = f"--id {entry.id}"
     if entry.layout:
-        report = check_file(path, entry.layout)
-        report.repo = entry.id
-        return report
+        return replace(check_file(path, entry.layout), repo=entry.id, fetch=fetch)
     if path.suffix == ".safetensors":
         try:
             header = read_header(path)
         except WeightFileError as exc:
-            return FileReport(entry.id, path, "corrupt", str(exc))
+            return FileReport(entry.id, path, "corrupt", exc.problem, fetch=fetch)
         return FileReport(entry.id, path, "ok", dtypes=sorted({v.dtype for v in header.values()}))
     if path.stat().st_size == 0 or (entry.size is not None and path.stat().st_size != entry.size):
         return FileReport(entry.id, path, "corrupt", f"{path} has {path.stat().st_size} bytes"
-                          + (f", expected {entry.size}" if entry.size is not None else "") + ".")
+                          + (f", expected {entry.size}" if entry.size is not None else "") + ".", fetch=fetch)
     return FileReport(entry.id, path, "ok")

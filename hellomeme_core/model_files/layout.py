@@ -11,35 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+# VERSIONS stays importable from here for the callers that read the version list with the layout.
+from ..versions import VERSIONS, version_info, versions_using
+
 _HERE = Path(__file__).resolve().parent
 
 Stage = Literal["image", "video"]
-
-VERSIONS: tuple[str, ...] = ("v1", "v2", "v3", "v4", "v5", "v5b", "v5c")
-
-# Weight repos per version and stage, as the official pipelines load them
-# (pipelines/pipline_hm*_image.py and pipline_hm*_video.py, ``insert_hm_modules``/``caryomitosis``).
-# The image stage needs the reference adapter and the control networks; the video stage adds the
-# temporal modules. The official video pipeline has no v5c branch (it falls through to v5's files);
-# the HM5 motion modules are the temporal stage of the whole v5 family, so v5c video uses them too.
-_IMAGE_REPOS: dict[str, tuple[str, ...]] = {
-    "v1": ("songkey/hm_reference", "songkey/hm_control", "songkey/hm_control2"),
-    "v2": ("songkey/hm2_reference", "songkey/hm2_control", "songkey/hm2_control2"),
-    "v3": ("songkey/hm3_reference", "songkey/hm3_control_mix"),
-    "v4": ("songkey/hm4_reference", "songkey/hm_control_base", "songkey/hm4_control_proj"),
-    "v5": ("songkey/hm5_reference", "songkey/hm5_control_base", "songkey/hm5_control_proj"),
-    "v5b": ("songkey/hm5b_reference", "songkey/hm5_control_base", "songkey/hm5_control_proj"),
-    "v5c": ("songkey/hm5c_reference", "songkey/hm5_control_base", "songkey/hm5c_control_proj"),
-}
-_VIDEO_EXTRA_REPOS: dict[str, tuple[str, ...]] = {
-    "v1": ("songkey/hm_animatediff_frame12",),
-    "v2": ("songkey/hm2_animatediff_frame12",),
-    "v3": ("songkey/hm3_motion", "songkey/hm3_animatediff"),
-    "v4": ("songkey/hm4_motion", "songkey/hm4_animatediff"),
-    "v5": ("songkey/hm5_motion",),
-    "v5b": ("songkey/hm5_motion",),
-    "v5c": ("songkey/hm5_motion",),
-}
 
 FACE_TOOLKIT_REPO = "songkey/hello_group_facemodel"
 PD_FGC_REPO = "songkey/pd_fgc_motion"
@@ -105,20 +82,29 @@ def buffer_keys(repo: str) -> list[str]:
 
 def version_repos(version: str, stage: Stage = "video") -> list[str]:
     """Weight repos ``version`` needs for ``stage`` ("image": one frame; "video": + temporal modules)."""
-    if version not in _IMAGE_REPOS:
-        raise KeyError(f"unknown HelloMeme version {version!r}; known: {', '.join(VERSIONS)}")
-    repos = list(_IMAGE_REPOS[version])
-    if stage == "video":
-        repos += [r for r in _VIDEO_EXTRA_REPOS[version] if r not in repos]
-    elif stage != "image":
-        raise ValueError(f"stage must be 'image' or 'video', not {stage!r}")
-    return repos
+    return list(version_info(version).repos(stage))
 
 
 def repo_versions(repo: str) -> list[str]:
     """Versions that use ``repo`` (image or video stage)."""
-    repo = repo_from_name(repo)
-    return [v for v in VERSIONS if repo in version_repos(v, "video")]
+    return versions_using(repo_from_name(repo))
+
+
+def official_class_versions(official_class: str) -> list[str]:
+    """Versions that use a file of ``official_class`` (e.g. ``HM5SD15ControlProj`` -> v5, v5b, v5c)."""
+    used = {v for repo in official_class_repos(official_class) for v in versions_using(repo)}
+    return [v for v in VERSIONS if v in used]
+
+
+def official_class_repos(official_class: str) -> list[str]:
+    """The weight repos whose files hold an ``official_class`` network, in the layout file's order."""
+    return [r for r, entry in all_layouts().items() if entry["class_in_official_code"] == official_class]
+
+
+def describe_official_class(official_class: str) -> str:
+    """``HMControlNet (songkey/hm_control, v1)``: the class, the repos holding it and their versions."""
+    repos = " / ".join(official_class_repos(official_class))
+    return f"{official_class} ({repos}, {'/'.join(official_class_versions(official_class))})"
 
 
 def guess_repos(names: set[str] | dict, shapes: dict[str, tuple[int, ...]] | None = None) -> list[str]:

@@ -22,7 +22,7 @@ def comfyui_root_of_extension(extension_root: Path = EXTENSION_ROOT) -> Path | N
 def _logical_extension_roots() -> list[Path]:
     """This extension's root, plus the shell's logical working directory when it is the same folder.
 
-    ``python -m hellomeme`` sees the physical path; when ``custom_nodes/<name>`` is a symlink to a
+    ``python -m hellomeme_core`` sees the physical path; when ``custom_nodes/<name>`` is a symlink to a
     checkout, only ``$PWD`` (kept by the shell) still shows the ComfyUI tree around it.
     """
     roots = [EXTENSION_ROOT]
@@ -61,6 +61,6 @@ def default_models_dir(explicit: str | os.PathLike | None = None, *, must_exist:
     if must_exist and not path.is_dir():
         raise HelloMemeError(
             f"The models folder {path} (from {source}) does not exist. Create it and put the HelloMeme files there "
-            f"(`python -m hellomeme download --version v5 --models-dir {path}` creates it), or point --models-dir elsewhere."
+            f"(`python -m hellomeme_core download --version v5 --models-dir {path}` creates it), or point --models-dir elsewhere."
         )
     return path

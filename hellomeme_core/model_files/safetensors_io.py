@@ -36,7 +36,9 @@ DTYPE_SIZES: dict[str, float] = {
 }
 # A header longer than this is not a real weight file (the format's own reader caps it at 100 MB).
 _MAX_HEADER_BYTES = 100_000_000
-_HINT = "Delete it and download it again (`python -m hellomeme download`), or put a good copy there by hand."
+# Said once, after the problem; callers that know the version replace it (``WeightFileError.fix``).
+_REFETCH = ("Fetch it again with python -m hellomeme_core download (--version V for a version's files, --id NAME "
+            "for one; it replaces a truncated or corrupt file), or put a good copy there by hand.")
 
 
 class TensorInfo(NamedTuple):
@@ -57,26 +59,28 @@ def read_header(path: str | os.PathLike) -> dict[str, TensorInfo]:
         raise WeightFileError(f"Weight file {path} does not exist (or is not a file).")
     file_size = path.stat().st_size
     if file_size < 8:
-        raise WeightFileError(f"{path} is not a safetensors file: only {file_size} bytes (truncated?). {_HINT}")
+        raise WeightFileError(f"{path} is not a safetensors file: only {file_size} bytes (truncated?).", fix=_REFETCH)
     with open(path, "rb") as f:
         (header_len,) = struct.unpack("<Q", f.read(8))
         if header_len > _MAX_HEADER_BYTES:
             raise WeightFileError(
                 f"{path} is not a safetensors file (header length field reads {header_len} bytes). "
-                f"Pickle checkpoints (.bin/.ckpt) are not loaded; use the .safetensors file. {_HINT}"
+                f"Pickle checkpoints (.bin/.ckpt) are not loaded; use the .safetensors file.",
+                fix=_REFETCH,
             )
         if 8 + header_len > file_size:
             raise WeightFileError(
                 f"{path} is truncated: its header alone needs {8 + header_len} bytes but the file has "
-                f"{file_size}. {_HINT}"
+                f"{file_size}.",
+                fix=_REFETCH,
             )
         raw = f.read(header_len)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightFileError(f"{path} is corrupt: its safetensors header is not valid JSON ({exc}). {_HINT}") from None
+        raise WeightFileError(f"{path} is corrupt: its safetensors header is not valid JSON ({exc}).", fix=_REFETCH) from None
     if not isinstance(header, dict):
-        raise WeightFileError(f"{path} is corrupt: its safetensors header is not a JSON object. {_HINT}")
+        raise WeightFileError(f"{path} is corrupt: its safetensors header is not a JSON object.", fix=_REFETCH)
 
     data_size = file_size - 8 - header_len
     out: dict[str, TensorInfo] = {}
@@ -94,21 +98,23 @@ def _tensor_info(path: Path, name: str, entry: object, data_size: int) -> Tensor
         shape = tuple(int(s) for s in entry["shape"])  # type: ignore[index]
         begin, end = (int(o) for o in entry["data_offsets"])  # type: ignore[index]
     except (TypeError, KeyError, ValueError):
-        raise WeightFileError(f"{path} is corrupt: header entry for tensor {name!r} is malformed ({entry!r}). {_HINT}") from None
+        raise WeightFileError(f"{path} is corrupt: header entry for tensor {name!r} is malformed ({entry!r}).", fix=_REFETCH) from None
     if dtype not in DTYPE_SIZES:
-        raise WeightFileError(f"{path} is corrupt: tensor {name!r} has unknown dtype {dtype!r}. {_HINT}")
+        raise WeightFileError(f"{path} is corrupt: tensor {name!r} has unknown dtype {dtype!r}.", fix=_REFETCH)
     if any(s < 0 for s in shape) or begin < 0 or end < begin:
-        raise WeightFileError(f"{path} is corrupt: tensor {name!r} has shape {shape} and offsets [{begin}, {end}]. {_HINT}")
+        raise WeightFileError(f"{path} is corrupt: tensor {name!r} has shape {shape} and offsets [{begin}, {end}].", fix=_REFETCH)
     expected = math.ceil(math.prod(shape) * DTYPE_SIZES[dtype])
     if end - begin != expected:
         raise WeightFileError(
             f"{path} is corrupt: tensor {name!r} ({dtype}, shape {list(shape)}) needs {expected} bytes "
-            f"but the header gives it {end - begin}. {_HINT}"
+            f"but the header gives it {end - begin}.",
+            fix=_REFETCH,
         )
     if end > data_size:
         raise WeightFileError(
             f"{path} is truncated: tensor {name!r} ends at byte {end} of the data section but only "
-            f"{data_size} bytes are present (an interrupted download?). {_HINT}"
+            f"{data_size} bytes are present (an interrupted download?).",
+            fix=_REFETCH,
         )
     return TensorInfo(dtype, shape)
 
@@ -124,12 +130,13 @@ def resolve_weight_file(path: str | os.PathLike) -> Path:
         pickles = sorted(p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES)
         if pickles:
             raise WeightFileError(
-                f"{path} holds only pickle weights ({', '.join(pickles)}); HelloMeme loads safetensors only. "
-                f"Put {DIFFUSERS_WEIGHT_NAME} there (the official repos ship it)."
+                f"{path} holds only pickle weights ({', '.join(pickles)}); HelloMeme loads safetensors only.",
+                fix=f"Put {DIFFUSERS_WEIGHT_NAME} there (the official repos ship it).",
             )
-        raise WeightFileError(f"{path} is a folder without {DIFFUSERS_WEIGHT_NAME}; put the official weight file there.")
+        raise WeightFileError(f"{path} is a folder without {DIFFUSERS_WEIGHT_NAME}.", fix="Put the official weight file there.")
     if path.suffix in _PICKLE_SUFFIXES:
-        raise WeightFileError(f"{path} is a pickle checkpoint; HelloMeme loads safetensors only (never unpickles). Use the .safetensors file.")
+        raise WeightFileError(f"{path} is a pickle checkpoint; HelloMeme loads safetensors only (never unpickles).",
+                              fix="Use the .safetensors file.")
     if not path.exists():
         raise WeightFileError(f"Weight file {path} does not exist.")
     return path
@@ -148,4 +155,4 @@ def load_state_dict(path: str | os.PathLike, device: "str | torch.device" = "cpu
     try:
         return load_file(str(weight_file), device=str(device))
     except Exception as exc:  # safetensors raises its own SafetensorError / OSError types
-        raise WeightFileError(f"{weight_file} could not be loaded: {exc}. {_HINT}") from exc
+        raise WeightFileError(f"{weight_file} could not be loaded: {exc}.", fix=_REFETCH) from exc

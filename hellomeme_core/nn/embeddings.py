@@ -44,7 +44,7 @@ class SinusoidalPositionTable(nn.Module):
         return pe[:, :length]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.table(x.shape[1])
+        return x + self.table(x.shape[1]).to(x.device)  # the table may sit on the offload device (partial loads)
 
 
 def linear_position_embedding(length: int, dim: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -189,6 +189,6 @@ def load_motion_module(
     return cls.from_state_dict(sd, source, num_heads=num_heads, prefix=prefix, load=load, pe_length=pe_length)
 
 
-# Official class names, for readers comparing with hm_blocks.py.
+# The official class names of these modules (what the published weights were saved from).
 SKMotionModule = PaddedTemporalAttention
 SKMotionModuleV5 = PaddedTemporalTransformer

@@ -1,4 +1,9 @@
-"""Run every ``tests/bench/bench_*.py`` module's ``main()`` (or only those named on the command line)."""
+"""Run every ``tests/bench/bench_*.py`` module's ``main()`` (or only those named on the command line).
+
+Names come first; options after them (``python -m tests.bench gpu --tiny --json out.json``) are left in
+``sys.argv`` for the benchmarks that read options (``gpu``). ``gpu`` (a whole video per precision) runs only
+when named.
+"""
 from __future__ import annotations
 
 import importlib
@@ -7,13 +12,19 @@ import sys
 
 import tests.bench as package
 
-wanted = set(sys.argv[1:])
+args = sys.argv[1:]
+first_option = next((i for i, a in enumerate(args) if a.startswith("-")), len(args))
+wanted, options = set(args[:first_option]), args[first_option:]
+NAMED_ONLY = {"gpu"}
 status = 0
 for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
     short = info.name.removeprefix("bench_")
     if not info.name.startswith("bench_") or (wanted and short not in wanted and info.name not in wanted):
         continue
+    if not wanted and short in NAMED_ONLY:
+        continue
     print(f"=== {info.name}", flush=True)
+    sys.argv = [f"tests.bench.{info.name}", *options]
     try:
         importlib.import_module(f"tests.bench.{info.name}").main()
     except Exception as exc:  # one broken benchmark must not hide the others' figures

@@ -31,12 +31,12 @@ def main() -> None:
     comfy_root()
     import folder_paths
 
-    import nodes.paths  # noqa: F401
-    from nodes.comfy_unet_patches import run_diffusion_model
-    from nodes.hm_apply import ApplyHelloMeme
-    from nodes.hm_loader import LoadHelloMemeModels
-    from nodes.hm_reference import HelloMemeReference
-    from nodes.hm_temporal import ApplyHelloMemeTemporal
+    import nodes.comfy_glue.paths  # noqa: F401
+    from nodes.comfy_glue.unet_calls import run_diffusion_model
+    from nodes.apply import ApplyHelloMeme
+    from nodes.models import LoadHelloMemeModels
+    from nodes.reference import HelloMemeReference
+    from nodes.temporal import ApplyHelloMemeTemporal
 
     dtype_name = os.environ.get("HELLOMEME_BENCH_DTYPE", "bf16")
     size = int(os.environ.get("HELLOMEME_BENCH_SIZE", "128"))
@@ -47,16 +47,16 @@ def main() -> None:
     fx.write_version_files(folder, "v5")
     folder_paths.add_model_folder_path("hellomeme", str(folder), is_default=True)
 
-    bundle = LoadHelloMemeModels().load("v5", dtype_name)[0]
+    bundle = LoadHelloMemeModels.execute("v5", dtype_name).result[0]
     model = fx.random_sd15_model(dtype)
     pos, neg = fx.text_conditioning(seed=5), fx.text_conditioning(seed=6)
-    reference = HelloMemeReference().encode(model, fx.random_vae(), torch.rand(1, size, size, 3), pos, neg)[0]
-    image_stage = ApplyHelloMeme().apply(model, bundle, reference, fx.condition_images(frames, size), fx.face_motion(frames))[0]
-    temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, max(frames, 2), 0)[0]
+    reference = HelloMemeReference.execute(model, fx.random_vae(), torch.rand(1, size, size, 3), pos, neg).result[0]
+    image_stage = ApplyHelloMeme.execute(model, bundle, reference, fx.condition_images(frames, size), fx.face_motion(frames)).result[0]
+    temporal = ApplyHelloMemeTemporal.execute(image_stage, bundle, max(frames, 2), 0).result[0]
     lat = size // 8
     image_latents = {"samples": torch.randn(frames, 4, lat, lat, generator=torch.Generator().manual_seed(8))}
     start = time.perf_counter()
-    padded = ApplyHelloMemeTemporal().apply(image_stage, bundle, max(frames, 2), 0, image_latents)[0]
+    padded = ApplyHelloMemeTemporal.execute(image_stage, bundle, max(frames, 2), 0, image_latents).result[0]
     pad_seconds = time.perf_counter() - start
 
     x = torch.randn(2 * frames, 4, lat, lat)

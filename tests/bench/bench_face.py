@@ -19,7 +19,8 @@ def jitter_degrees(angles_deg: np.ndarray) -> float:
 
 
 def main() -> None:
-    from hellomeme_core.face.analyzer import MediapipeFaceAnalyzer, extract_face_motion
+    from hellomeme_core.face.analyzer import extract_face_motion
+    from hellomeme_core.face.mediapipe_backend import MediapipeFaceAnalyzer
     from hellomeme_core.face.retarget import condition_images
     from hellomeme_core.media import read_video
     from tests.face.media_cache import DRIVING_VIDEOS, MEDIA

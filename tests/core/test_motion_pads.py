@@ -35,7 +35,7 @@ def test_pads_pair_rows_and_order():
 
 def test_missing_frame_and_row_count_are_clear_errors():
     bank = MotionPadBank.from_record(_record(2, 1), [0, 3])
-    with pytest.raises(ShapeMismatchError, match=r"no motion pads for frame\(s\) \[7\]"):
+    with pytest.raises(ShapeMismatchError, match=r"No motion pads for frame\(s\) \[7\]"):
         bank.pads(0, 7)
     with pytest.raises(ShapeMismatchError, match="expected 4"):
         MotionPadBank.from_record(_record(2, 1), [0, 1, 2])

@@ -164,17 +164,17 @@ motion_notes = [(MOTION_NOTE, (30, 680), (620, 420))]
 
 VIDEO_NOTE = """## HelloMeme: portrait + driving video -> talking meme
 
-**Files** (see `python -m hellomeme download --help` or `models_manifest.json`):
+**Files** (see `python -m hellomeme_core download --help` or `models_manifest.json`):
 - an SD1.5 checkpoint in `models/checkpoints` (any SD1.5 fine-tune works, LoRAs too);
 - the HelloMeme files of one version in `models/hellomeme` (check them with the *HelloMeme Model Files* node).
 
 **Steps**
-1. **Load Image**: the reference portrait (scaled and centre-cropped to 512 x 512).
+1. **Load Image**: the reference portrait, scaled and centre-cropped to the **generation size** (one number, bottom left: 512 as the official weights were trained; it also sizes the pose condition and the latents).
 2. **Load Video**: the driving clip; its frame rate and audio go to the output video.
 3. Face motion of both: the driving clip drives the head pose and expression; the portrait's own motion places the pose square where its head is.
 4. **HelloMeme Reference** encodes the portrait once; **Apply HelloMeme** adds the per-frame control.
-5. **KSampler (image stage)** makes every frame on its own (10 steps). **Apply HelloMeme Temporal** adds the motion modules over 12-frame windows; from the image stage it takes each window's first and last frame as the motion pads, as the official v3-v5 pipelines do.
-6. **KSampler (video)** samples one latent per driving frame from noise with the motion modules. Official settings: 25 steps, cfg 2, DPM++ 2M SDE. (v1/v2 officially refine the image stage instead: connect the image stage's LATENT to this KSampler's latent_image and set denoise to 0.8.)
+5. **KSampler (image stage)** makes every frame on its own (10 steps). **Apply HelloMeme Temporal** adds the motion modules over 12-frame windows; from the image stage it takes each window's first and last frame as the motion pads (the official v3-v5 pipelines also make pads from generated boundary frames, but with a recursive 12-frame schedule: see the README).
+6. **KSampler (video)** samples one latent per driving frame from noise with the motion modules (25 steps; the sampler and cfg here are this workflow's choice, not the official defaults). v1/v2 officially refine the image stage instead: connect the image stage's LATENT to this KSampler's latent_image and set denoise to 0.8.
 7. The result is saved as `output/hellomeme/meme_*.mp4` with the driving audio.
 
 Long clips: sampling time grows with the frame count, memory little beyond the latents."""
@@ -187,8 +187,10 @@ video_nodes = [
     dict(id=3, type="CLIPTextEncode", title="Negative prompt", pos=(30, 440), size=(330, 120), links={"clip": (1, 1)},
          values={"text": "blurry, deformed face, extra limbs, watermark, text, low quality"}),
     dict(id=4, type="LoadImage", title="Load Image (reference portrait)", pos=(420, 110), size=(320, 360), values={"image": "reference.jpg"}),
-    dict(id=5, type="ImageScale", title="Scale reference to 512 x 512", pos=(420, 510), size=(320, 130),
-         values={"upscale_method": "lanczos", "width": 512, "height": 512, "crop": "center"}, links={"image": (4, 0)}),
+    dict(id=5, type="ImageScale", title="Scale reference to the generation size", pos=(420, 510), size=(320, 130),
+         values={"upscale_method": "lanczos", "crop": "center"}, links={"image": (4, 0), "width": (23, 0), "height": (23, 0)}),
+    dict(id=23, type="PrimitiveInt", title="Generation size (px, multiple of 64)", pos=(30, 1290), size=(330, 82),
+         values={"value": 512}),
     dict(id=6, type="LoadVideo", title="Load Video (driving clip)", pos=(420, 690), size=(320, 500), values={"file": "driving.mp4"}),
     dict(id=7, type="GetVideoComponents", pos=(420, 1240), size=(240, 70), links={"video": (6, 0)}),
     dict(id=8, type="HelloMemeLoadFaceAnalyzer", pos=(800, 110), size=(280, 82), values={"backend": "mediapipe", "device": "auto"}),
@@ -197,14 +199,15 @@ video_nodes = [
     dict(id=10, type="HelloMemeExtractFaceMotion", title="Extract Face Motion (reference)", pos=(800, 440), size=(320, 150),
          values={"no_face_policy": "error", "smoothing": 0.0, "fps": 25.0}, links={"face_analyzer": (8, 0), "images": (5, 0)}),
     dict(id=11, type="HelloMemeRenderPoseCondition", pos=(800, 640), size=(320, 120),
-         values={"translation_ratio": 0.0, "relative": False}, links={"face_motion": (9, 0), "reference_motion": (10, 0)}),
-    dict(id=12, type="LoadHelloMemeModels", pos=(1180, 110), size=(300, 82), values={"version": "auto", "precision": "auto"}),
+         values={"translation_ratio": 0.0, "relative": False},
+         links={"face_motion": (9, 0), "reference_motion": (10, 0), "size": (23, 0)}),
+    dict(id=12, type="HelloMemeLoadModels", pos=(1180, 110), size=(300, 82), values={"version": "auto", "precision": "auto"}),
     dict(id=13, type="HelloMemeReference", pos=(1180, 240), size=(300, 170),
          links={"model": (1, 0), "vae": (1, 2), "image": (5, 0), "positive": (2, 0), "negative": (3, 0),
                 "hm_models": (12, 0), "reference_condition": (11, 1), "reference_motion": (10, 0)}),
-    dict(id=14, type="ApplyHelloMeme", pos=(1180, 460), size=(300, 130),
+    dict(id=14, type="HelloMemeApply", pos=(1180, 460), size=(300, 130),
          links={"model": (1, 0), "hm_models": (12, 0), "hm_reference": (13, 0), "condition": (11, 0), "face_motion": (9, 0)}),
-    dict(id=15, type="ApplyHelloMemeTemporal", pos=(1540, 700), size=(320, 130),
+    dict(id=15, type="HelloMemeApplyTemporal", pos=(1540, 700), size=(320, 130),
          values={"window_length": 12, "overlap": 4},
          links={"model": (14, 0), "hm_models": (12, 0), "image_stage_latents": (22, 0)}),
     dict(id=16, type="GetImageSize", title="Get Image Size (frame count)", pos=(1180, 640), size=(240, 90), links={"image": (11, 0)}),

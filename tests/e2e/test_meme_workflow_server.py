@@ -24,7 +24,7 @@ FRAMES = 16
 SIZE = 128  # generation size (pose condition, reference, latent)
 STEPS = 2
 # Node ids of workflows/hellomeme_video_api.json.
-CHECKPOINT, REFERENCE_SCALE, LOAD_VIDEO, CONDITION, HM_MODELS, SAMPLER, SAVE_VIDEO = "1", "5", "6", "11", "12", "18", "21"
+CHECKPOINT, GENERATION_SIZE, LOAD_VIDEO, CONDITION, HM_MODELS, SAMPLER, SAVE_VIDEO = "1", "23", "6", "11", "12", "18", "21"
 IMAGE_STAGE = "22"
 SAVE_LATENT = "90"  # added: the sampled latents, to check them before the VAE and the video encoder
 MAX_SERVER_RSS_GB = 14.0
@@ -57,8 +57,8 @@ def quick_run_prompt() -> dict:
     prompt = MEME.api()
     prompt[CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
     prompt[LOAD_VIDEO]["inputs"]["file"] = DRIVING_NAME
-    prompt[REFERENCE_SCALE]["inputs"].update(width=SIZE, height=SIZE)
-    prompt[CONDITION]["inputs"]["size"] = SIZE  # the Empty Latent takes its size from the condition images
+    # One number sizes the reference scale, the pose condition and (through the condition) the Empty Latent.
+    prompt[GENERATION_SIZE]["inputs"]["value"] = SIZE
     prompt[HM_MODELS]["inputs"]["version"] = "v5"
     prompt[SAMPLER]["inputs"]["steps"] = STEPS
     prompt[IMAGE_STAGE]["inputs"]["steps"] = STEPS

@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.workflow_graph import VIRTUAL_NODES, strip_meta, ui_to_api, validate_api, workflow_pairs
+from tests.e2e.workflow_graph import LEGACY_WORKFLOWS_DIR, VIRTUAL_NODES, strip_meta, ui_to_api, validate_api, workflow_pairs
 
 pytestmark = pytest.mark.slow
 
 PAIRS = workflow_pairs()
+LEGACY_PAIRS = workflow_pairs(LEGACY_WORKFLOWS_DIR)
 EXPECTED = {"hellomeme_motion_preview", "hellomeme_video"}
 # Our node types each workflow must use (a workflow that silently lost one would still validate).
 USES = {
     "hellomeme_motion_preview": {"LoadVideo", "GetVideoComponents", "HelloMemeLoadFaceAnalyzer", "HelloMemeExtractFaceMotion",
                                  "HelloMemeRenderPoseCondition", "CreateVideo", "SaveVideo"},
-    "hellomeme_video": {"CheckpointLoaderSimple", "LoadHelloMemeModels", "HelloMemeReference", "ApplyHelloMeme",
-                        "ApplyHelloMemeTemporal", "KSampler", "VAEDecode", "CreateVideo", "SaveVideo"},
+    "hellomeme_video": {"CheckpointLoaderSimple", "HelloMemeLoadModels", "HelloMemeReference", "HelloMemeApply",
+                        "HelloMemeApplyTemporal", "PrimitiveInt", "KSampler", "VAEDecode", "CreateVideo", "SaveVideo"},
 }
 SD15_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 
@@ -75,6 +76,18 @@ def test_ui_file_is_the_same_graph_as_the_api_file(pair, object_info):
     # Users are told what to do: a note in the graph, and groups that frame the steps.
     assert any(n["type"] in VIRTUAL_NODES and n["widgets_values"][0].strip() for n in ui["nodes"])
     assert len(ui["groups"]) >= 3
+
+
+@pytest.mark.parametrize("pair", LEGACY_PAIRS, ids=lambda p: p.name)
+def test_workflows_shipped_with_the_old_node_ids_still_validate(pair, object_info):
+    """Saved graphs and API scripts made before the id prefix keep working (deprecated aliases)."""
+    api = pair.api()
+    assert validate_api(api, object_info) == []
+    assert ui_to_api(pair.ui(), object_info) == strip_meta(api)
+    old_ids = {node["class_type"] for node in api.values()} & {"LoadHelloMemeModels", "ApplyHelloMeme", "ApplyHelloMemeTemporal"}
+    assert pair.name != "hellomeme_video" or len(old_ids) == 3
+    for node_id in old_ids:
+        assert object_info[node_id]["deprecated"] is True  # the editor hides it from search; graphs still load
 
 
 def test_validation_rejects_a_missing_node_and_bad_values(object_info):

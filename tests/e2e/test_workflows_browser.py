@@ -3,6 +3,7 @@ the editor turns it into exactly the API twin, and the motion preview runs when 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import time
@@ -15,11 +16,13 @@ from PIL import Image
 from tests.e2e.browser import HeadlessChromium, find_chromium
 from tests.e2e.conftest import cached_nodes, drop_execution_cache
 from tests.e2e.media import read_frames
-from tests.e2e.workflow_graph import declared_only, strip_meta, workflow_pairs
+from tests.e2e.workflow_graph import LEGACY_WORKFLOWS_DIR, declared_only, strip_meta, workflow_pairs
 
 pytestmark = pytest.mark.slow
 
 PAIRS = workflow_pairs()
+# The graphs shipped before the node ids took the HelloMeme prefix load just the same.
+ALL_PAIRS = PAIRS + [dataclasses.replace(p, name=f"legacy_{p.name}") for p in workflow_pairs(LEGACY_WORKFLOWS_DIR)]
 MOTION = next(p for p in PAIRS if p.name == "hellomeme_motion_preview")
 READY = "window.app && window.app.graph && window.app.vueAppReady && document.querySelector('canvas') && true"
 DIALOGS = "Array.from(document.querySelectorAll('.p-dialog')).map(d => d.innerText)"
@@ -73,7 +76,7 @@ def prompt_from_editor(browser: HeadlessChromium) -> dict:
     return browser.evaluate("(async () => (await app.graphToPrompt()).output)()")
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p.name)
+@pytest.mark.parametrize("pair", ALL_PAIRS, ids=lambda p: p.name)
 def test_workflow_loads_with_no_missing_nodes(page, pair, comfy_server, tmp_path_factory):
     ui = pair.ui()
     errors_before = len(page.errors)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
+# The workflows as shipped before the node ids took the HelloMeme prefix: they must keep loading and validating.
+LEGACY_WORKFLOWS_DIR = Path(__file__).resolve().parent / "legacy_workflows"
 # Editor-only nodes: they are part of the UI file but never reach the server.
 VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
@@ -31,10 +33,10 @@ class WorkflowPair:
         return json.loads(self.api_path.read_text())
 
 
-def workflow_pairs() -> list[WorkflowPair]:
-    """Every ``workflows/<name>.json`` with its ``<name>_api.json`` (a UI file without its twin is an error)."""
+def workflow_pairs(folder: Path = WORKFLOWS_DIR) -> list[WorkflowPair]:
+    """Every ``<folder>/<name>.json`` with its ``<name>_api.json`` (a UI file without its twin is an error)."""
     pairs = []
-    for ui_path in sorted(WORKFLOWS_DIR.glob("*.json")):
+    for ui_path in sorted(folder.glob("*.json")):
         if ui_path.stem.endswith("_api"):
             continue
         api_path = ui_path.with_name(f"{ui_path.stem}_api.json")

@@ -22,7 +22,7 @@ def media_path(relative: str) -> Path:
 
 @cache
 def analyzer():
-    from hellomeme_core.face.analyzer import MediapipeFaceAnalyzer
+    from hellomeme_core.face.mediapipe_backend import MediapipeFaceAnalyzer
 
     return MediapipeFaceAnalyzer()
 

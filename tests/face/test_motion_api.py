@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from hellomeme.__main__ import main as cli
+from hellomeme_core.cli.main import main as cli
 from hellomeme_core.face.face_parts import face_part_crops
 from hellomeme_core.face.head_pose import euler_to_matrix, matrix_to_euler
 from hellomeme_core.face.retarget import condition_images, relative_motion

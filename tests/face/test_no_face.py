@@ -38,13 +38,14 @@ def test_drop_keeps_only_frames_with_a_face():
 
 
 def test_error_names_the_frames():
-    with pytest.raises(NoFaceError, match=r"4 of 7 frames \(frames 0, 3, 4, 6\)"):
+    with pytest.raises(NoFaceError, match=r"no face in 4 of 7 frames of the video \(frames 0, 3, 4, 6\)\. "
+                                          r"Choose the hold, interpolate or drop no-face policy"):
         fill_plan(FOUND, "error")
 
 
 def test_no_face_anywhere_is_a_clear_error_whatever_the_policy():
     for policy in ("hold", "interpolate", "drop"):
-        with pytest.raises(NoFaceError, match="no face was found in any of its 3 frame"):
+        with pytest.raises(NoFaceError, match="no face found in any of the 3 frames of the video. Use a video where"):
             fill_plan(np.zeros(3, bool), policy)
 
 
@@ -79,9 +80,27 @@ def test_video_with_blank_frames_drop_and_interpolate(clip_with_blank_frames):
         extract_face_motion(analyzer(), clip_with_blank_frames, 15.0, no_face_policy="error")
 
 
-def test_image_without_a_face_is_a_clear_error():
-    with pytest.raises(NoFaceError, match="no face was found"):
-        extract_face_motion(analyzer(), np.full((1, 256, 256, 3), 128, np.uint8))
+def test_image_without_a_face_is_worded_for_an_image():
+    """A new user's reference portrait without a face was reported as a 'clip' of 1 frame(s)."""
+    with pytest.raises(NoFaceError) as info:
+        extract_face_motion(analyzer(), np.full((1, 256, 256, 3), 128, np.uint8), source="portrait.png",
+                            no_face_policy="error")
+    message = str(info.value)
+    assert message.startswith("portrait.png: no face found in the image. Use an image where one face is clearly visible")
+    assert "other face backend" in message
+    assert not any(word in message for word in ("clip", "video", "frame"))
+
+
+def test_cli_reference_without_a_face_says_image_and_fails(tmp_path, capsys):
+    import cv2
+
+    from hellomeme_core.cli.main import main as cli
+
+    image = tmp_path / "grey.png"
+    cv2.imwrite(str(image), np.full((256, 256, 3), 128, np.uint8))
+    assert cli(["motion", "--input", str(image), "--out", str(tmp_path / "m.json")]) == 1
+    assert f"error: {image}: no face found in the image." in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()
 
 
 @pytest.mark.parametrize("policy", ["hold", "interpolate", "drop"])
@@ -100,7 +119,7 @@ def test_frames_without_a_face_are_counted_under_every_policy(clip_with_blank_fr
 
 
 def test_cli_summary_and_json_count_dropped_frames(clip_with_blank_frames, tmp_path, capsys):
-    from hellomeme.__main__ import main as cli
+    from hellomeme_core.cli.main import main as cli
     from hellomeme_core.media import write_video
 
     video = write_video(tmp_path / "blank_frames.mp4", clip_with_blank_frames, 15.0)

@@ -148,7 +148,7 @@ def test_missing_and_broken_toolkit_files_are_clear_errors(toolkit_dir, tmp_path
 def test_cli_with_the_official_backend(toolkit_dir, tmp_path):
     import json
 
-    from hellomeme.__main__ import main as cli
+    from hellomeme_core.cli.main import main as cli
 
     out = tmp_path / "official.json"
     rc = cli(["motion", "--input", str(_qie()), "--max-frames", "3", "--out", str(out),
@@ -185,7 +185,7 @@ def real_analyzer():
     if folder is None:
         pytest.skip("the real HelloMeme face toolkit is not here: set HELLOMEME_MODELS_DIR to a models folder "
                     "holding hello_group_facemodel/ (hello_face_det, hello_face_landmark, hello_3dmm, "
-                    "hello_arkit_blendshape .onnx; python -m hellomeme download --toolkit)")
+                    "hello_arkit_blendshape .onnx; python -m hellomeme_core download --toolkit)")
     return load_face_analyzer("official", "auto", str(folder))
 
 

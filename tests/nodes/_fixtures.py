@@ -36,14 +36,15 @@ def _randomize(module: torch.nn.Module, seed: int) -> None:
             p.copy_(t.to(p.dtype))
 
 
-def random_sd15_model(dtype: torch.dtype = torch.bfloat16, seed: int = 0, context_dim: int = 768):
-    """A ComfyUI MODEL (ModelPatcher over comfy.model_base.BaseModel) with SD1.5's layout and random weights."""
+def random_sd15_model(dtype: torch.dtype = torch.bfloat16, seed: int = 0, context_dim: int = 768, in_channels: int = 4):
+    """A ComfyUI MODEL (ModelPatcher over comfy.model_base.BaseModel) with SD1.5's layout and random weights
+    (``in_channels=9``: the layout of an SD1.5 inpainting checkpoint)."""
     comfy_root()
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
 
-    config = dict(SD15_UNET, context_dim=context_dim)
+    config = dict(SD15_UNET, context_dim=context_dim, in_channels=in_channels)
     model_config = comfy.supported_models.SD15(config)
     model_config.set_inference_dtype(dtype, None)
     model = model_config.get_model({}, "", device=torch.device("cpu"))

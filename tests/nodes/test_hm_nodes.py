@@ -30,7 +30,7 @@ def comfy():
 def hm_dir(tmp_path_factory, comfy):
     import folder_paths
 
-    import nodes.paths  # noqa: F401  (registers the hellomeme folder)
+    import nodes.comfy_glue.paths  # noqa: F401  (registers the hellomeme folder)
 
     folder = tmp_path_factory.mktemp("hellomeme_models")
     fx.write_version_files(folder, VERSION)
@@ -41,10 +41,10 @@ def hm_dir(tmp_path_factory, comfy):
 
 
 @pytest.fixture(scope="module")
-def bundle(hm_dir):
-    from nodes.hm_loader import LoadHelloMemeModels
+def hm_models(hm_dir):
+    from nodes.models import LoadHelloMemeModels
 
-    return LoadHelloMemeModels().load("auto", "bf16")[0]
+    return LoadHelloMemeModels.execute("auto", "bf16").result[0]
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +59,17 @@ def texts():
 
 @pytest.fixture(scope="module")
 def reference(model, texts, comfy):
-    from nodes.hm_reference import HelloMemeReference
+    from nodes.reference import HelloMemeReference
 
     vae = fx.random_vae()
     image = torch.rand(1, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(7))
-    return HelloMemeReference().encode(model, vae, image, texts[0], texts[1])[0]
+    return HelloMemeReference.execute(model, vae, image, texts[0], texts[1]).result[0]
 
 
-def _apply(model, bundle, reference, frames):
-    from nodes.hm_apply import ApplyHelloMeme
+def _apply(model, hm_models, reference, frames):
+    from nodes.apply import ApplyHelloMeme
 
-    return ApplyHelloMeme().apply(model, bundle, reference, fx.condition_images(frames, SIZE), fx.face_motion(frames))[0]
+    return ApplyHelloMeme.execute(model, hm_models, reference, fx.condition_images(frames, SIZE), fx.face_motion(frames)).result[0]
 
 
 def _sample(comfy, model, texts, frames, cfg=1.0, seed=1, steps=1):
@@ -86,19 +86,19 @@ def _snapshot(model):
     )
 
 
-def test_loader_detects_version_and_dtype(bundle):
-    assert bundle.version == VERSION
-    assert next(bundle.reference_adapter.parameters()).dtype == torch.bfloat16  # precision input honoured
-    assert bundle.motion_adapter is not None  # video files present -> temporal modules loaded
+def test_loader_detects_version_and_dtype(hm_models):
+    assert hm_models.version == VERSION
+    assert next(hm_models.bundle.reference_adapter.parameters()).dtype == torch.bfloat16  # precision input honoured
+    assert hm_models.bundle.motion_adapter is not None  # video files present -> temporal modules loaded
 
 
 def test_loader_names_missing_file_and_download_command(hm_dir):
     from hellomeme_core.errors import MissingModelFileError
-    from nodes.hm_loader import LoadHelloMemeModels
+    from nodes.models import LoadHelloMemeModels
 
     with pytest.raises(MissingModelFileError) as err:
-        LoadHelloMemeModels().load("v1", "fp32")
-    assert "hm_reference" in str(err.value) and "python -m hellomeme download --version v1" in str(err.value)
+        LoadHelloMemeModels.execute("v1", "fp32")
+    assert "hm_reference" in str(err.value) and "python -m hellomeme_core download --version v1" in str(err.value)
 
 
 def test_reference_features(reference):
@@ -112,9 +112,9 @@ def test_reference_features(reference):
 
 
 @pytest.mark.parametrize("frames,cfg", [(3, 3.0), (1, 1.0)])  # cond/uncond batch and cond only
-def test_image_stage_ksampler(comfy, model, bundle, reference, texts, frames, cfg):
+def test_image_stage_ksampler(comfy, model, hm_models, reference, texts, frames, cfg):
     before = _snapshot(model)
-    patched = _apply(model, bundle, reference, frames)
+    patched = _apply(model, hm_models, reference, frames)
     out = _sample(comfy, patched, texts, frames, cfg=cfg, steps=2)
     assert out.shape == (frames, 4, LAT, LAT)
     assert torch.isfinite(out).all()
@@ -125,7 +125,7 @@ def test_image_stage_ksampler(comfy, model, bundle, reference, texts, frames, cf
     assert _sample(comfy, model, texts, frames, cfg=cfg, steps=2).equal(plain)
 
 
-def test_lora_on_model_still_applies(comfy, model, bundle, reference, texts):
+def test_lora_on_model_still_applies(comfy, model, hm_models, reference, texts):
     import comfy.sd as comfy_sd
 
     key = "lora_unet_output_blocks_11_1_proj_out"
@@ -134,19 +134,19 @@ def test_lora_on_model_still_applies(comfy, model, bundle, reference, texts):
             f"{key}.lora_down.weight": torch.randn(4, 320, 1, 1, generator=g)}
     lora_model, _ = comfy_sd.load_lora_for_models(model, None, lora, 1.0, 0.0)
     assert lora_model.patches, "the LoRA did not map onto the UNet"
-    with_lora = _sample(comfy, _apply(lora_model, bundle, reference, 1), texts, 1)
-    without = _sample(comfy, _apply(model, bundle, reference, 1), texts, 1)
+    with_lora = _sample(comfy, _apply(lora_model, hm_models, reference, 1), texts, 1)
+    without = _sample(comfy, _apply(model, hm_models, reference, 1), texts, 1)
     assert torch.isfinite(with_lora).all()
     assert not torch.allclose(with_lora, without)
 
 
 @pytest.mark.parametrize("frames", [3, 7])  # fewer frames than a window; several overlapping windows
-def test_temporal_stage_any_frame_count(comfy, model, bundle, reference, texts, frames):
-    from nodes.hm_temporal import ApplyHelloMemeTemporal
+def test_temporal_stage_any_frame_count(comfy, model, hm_models, reference, texts, frames):
+    from nodes.temporal import ApplyHelloMemeTemporal
 
-    image_stage = _apply(model, bundle, reference, frames)
+    image_stage = _apply(model, hm_models, reference, frames)
     before = _snapshot(image_stage)
-    temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2)[0]
+    temporal = ApplyHelloMemeTemporal.execute(image_stage, hm_models, 4, 2).result[0]
     out = _sample(comfy, temporal, texts, frames)
     assert out.shape == (frames, 4, LAT, LAT)
     assert torch.isfinite(out).all()
@@ -154,36 +154,36 @@ def test_temporal_stage_any_frame_count(comfy, model, bundle, reference, texts, 
     assert _snapshot(image_stage)[:3] == before[:3]
 
 
-def test_error_fewer_motion_frames_than_latents(comfy, model, bundle, reference, texts):
+def test_error_fewer_motion_frames_than_latents(comfy, model, hm_models, reference, texts):
     from hellomeme_core.errors import HelloMemeError
 
-    patched = _apply(model, bundle, reference, 2)
+    patched = _apply(model, hm_models, reference, 2)
     with pytest.raises(HelloMemeError, match="driving motion has only 2"):
         _sample(comfy, patched, texts, 3)
 
 
-def test_error_reference_size_and_versions(model, bundle, reference):
+def test_error_reference_size_and_versions(model, hm_models, reference):
     import dataclasses
 
     from hellomeme_core.errors import HelloMemeError
-    from nodes.hm_apply import ApplyHelloMeme
+    from nodes.apply import ApplyHelloMeme
 
     small = dataclasses.replace(reference, latent_size=(LAT // 2, LAT // 2))
     with pytest.raises(HelloMemeError, match="Resize the reference image"):
-        _apply(model, bundle, small, 1)
+        _apply(model, hm_models, small, 1)
     v5c_ref = dataclasses.replace(reference, control_version="v5c")
     with pytest.raises(HelloMemeError, match="made with v5c control"):
-        _apply(model, bundle, v5c_ref, 1)
+        _apply(model, hm_models, v5c_ref, 1)
     with pytest.raises(HelloMemeError, match="no HelloMeme patch"):
-        from nodes.hm_temporal import ApplyHelloMemeTemporal
+        from nodes.temporal import ApplyHelloMemeTemporal
 
-        ApplyHelloMemeTemporal().apply(model, bundle, 12, 4)
+        ApplyHelloMemeTemporal.execute(model, hm_models, 12, 4)
     del ApplyHelloMeme
 
 
-def test_error_non_sd15_model(bundle, reference):
+def test_error_non_sd15_model(hm_models, reference):
     from hellomeme_core.errors import HelloMemeError
-    from nodes.comfy_unet_patches import check_sd15
+    from nodes.comfy_glue.inputs import check_sd15
 
     class Fake:  # an SDXL-like config on a UNet-less model object
         class model:
@@ -196,16 +196,17 @@ def test_error_non_sd15_model(bundle, reference):
 
 
 # -- motion pads from the image stage (the official margin-frame pads) ---------------------------------
-def test_motion_pads_from_image_stage_latents(comfy, model, bundle, reference, texts):
+def test_motion_pads_from_image_stage_latents(comfy, model, hm_models, reference, texts):
     """Each window's pads are the reference pass of its first and last image-stage frame; the zero-latent
     row is the reference's own unconditional row; batching several frames in one pass changes nothing."""
-    from nodes.hm_reference import reference_pass
-    from nodes.hm_temporal import ApplyHelloMemeTemporal, motion_pad_bank
+    from nodes.comfy_glue.reference_pass import reference_pass
+    from nodes.comfy_glue.temporal import motion_pad_bank
+    from nodes.temporal import ApplyHelloMemeTemporal
 
     frames = 7
-    image_stage = _apply(model, bundle, reference, frames)
+    image_stage = _apply(model, hm_models, reference, frames)
     latents = _sample(comfy, image_stage, texts, frames, steps=1)
-    temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": latents})[0]
+    temporal = ApplyHelloMemeTemporal.execute(image_stage, hm_models, 4, 2, {"samples": latents}).result[0]
     source = temporal.model_options["transformer_options"]["hellomeme"].source
     bank = source.pad_bank
     # windows of 4 with overlap 2 over 7 frames: [0-3], [2-5], [3-6] -> boundaries 0, 2, 3, 5, 6
@@ -224,24 +225,24 @@ def test_motion_pads_from_image_stage_latents(comfy, model, bundle, reference, t
     assert torch.equal(pads["up_3"][1, :, 1], bank.frames[5]["up_3"][0])
     out = _sample(comfy, temporal, texts, frames)
     assert out.shape == (frames, 4, LAT, LAT) and torch.isfinite(out).all()
-    without = ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2)[0]
+    without = ApplyHelloMemeTemporal.execute(image_stage, hm_models, 4, 2).result[0]
     assert not torch.allclose(out, _sample(comfy, without, texts, frames))  # the v5 pad attention is in use
     # direct use of the helper: the same frames give the same bank
-    again = motion_pad_bank(model, reference, latents, [0, 6], bundle.dtype)
+    again = motion_pad_bank(model, reference, latents, [0, 6], hm_models.dtype)
     assert rel(again.frames[6]["down_0"], bank.frames[6]["down_0"]) < 3e-2
 
 
-def test_motion_pads_errors(comfy, model, bundle, reference, texts):
+def test_motion_pads_errors(comfy, model, hm_models, reference, texts):
     from hellomeme_core.errors import HelloMemeError
-    from nodes.hm_temporal import ApplyHelloMemeTemporal
+    from nodes.temporal import ApplyHelloMemeTemporal
 
-    image_stage = _apply(model, bundle, reference, 5)
+    image_stage = _apply(model, hm_models, reference, 5)
     with pytest.raises(HelloMemeError, match="must be SD1.5 latents"):
-        ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": torch.zeros(5, 4, 3, LAT, LAT)})
+        ApplyHelloMemeTemporal.execute(image_stage, hm_models, 4, 2, {"samples": torch.zeros(5, 4, 3, LAT, LAT)})
     with pytest.raises(HelloMemeError, match="the reference is"):
-        ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": torch.zeros(5, 4, LAT // 2, LAT // 2)})
+        ApplyHelloMemeTemporal.execute(image_stage, hm_models, 4, 2, {"samples": torch.zeros(5, 4, LAT // 2, LAT // 2)})
     with pytest.raises(HelloMemeError, match="driving motion only 5"):
-        ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": torch.zeros(6, 4, LAT, LAT)})
-    temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, 4, 2, {"samples": torch.zeros(3, 4, LAT, LAT)})[0]
-    with pytest.raises(HelloMemeError, match="no motion pads for frame"):
+        ApplyHelloMemeTemporal.execute(image_stage, hm_models, 4, 2, {"samples": torch.zeros(6, 4, LAT, LAT)})
+    temporal = ApplyHelloMemeTemporal.execute(image_stage, hm_models, 4, 2, {"samples": torch.zeros(3, 4, LAT, LAT)}).result[0]
+    with pytest.raises(HelloMemeError, match="No motion pads for frame"):
         _sample(comfy, temporal, texts, 5)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.nodes import _fixtures as fx
-from tests.nodes.test_hm_nodes import LAT, SIZE, bundle, comfy, hm_dir, model, reference, texts  # noqa: F401  (fixtures)
+from tests.nodes.test_hm_nodes import LAT, SIZE, hm_models, comfy, hm_dir, model, reference, texts  # noqa: F401  (fixtures)
 
 WINDOW, OVERLAP = 4, 1  # small windows keep the CPU run short; the property is the same
 
@@ -50,12 +50,12 @@ class PeakRSS:
         return self.peak - self.start
 
 
-def _temporal_peak(comfy, model, bundle, reference, texts, frames: int) -> int:
-    from nodes.hm_apply import ApplyHelloMeme
-    from nodes.hm_temporal import ApplyHelloMemeTemporal
+def _temporal_peak(comfy, model, hm_models, reference, texts, frames: int) -> int:
+    from nodes.apply import ApplyHelloMeme
+    from nodes.temporal import ApplyHelloMemeTemporal
 
-    image_stage = ApplyHelloMeme().apply(model, bundle, reference, fx.condition_images(frames, SIZE), fx.face_motion(frames))[0]
-    temporal = ApplyHelloMemeTemporal().apply(image_stage, bundle, WINDOW, OVERLAP)[0]
+    image_stage = ApplyHelloMeme.execute(model, hm_models, reference, fx.condition_images(frames, SIZE), fx.face_motion(frames)).result[0]
+    temporal = ApplyHelloMemeTemporal.execute(image_stage, hm_models, WINDOW, OVERLAP).result[0]
     latent = {"samples": torch.zeros(frames, 4, LAT, LAT)}
     sampler = comfy.KSampler()
     sampler.sample(temporal, 0, 1, 1.0, "euler", "normal", texts[0], texts[1], {"samples": torch.zeros(WINDOW, 4, LAT, LAT)})
@@ -66,9 +66,9 @@ def _temporal_peak(comfy, model, bundle, reference, texts, frames: int) -> int:
 
 
 @pytest.mark.slow
-def test_temporal_peak_memory_independent_of_frames(comfy, model, bundle, reference, texts):  # noqa: F811
-    small = _temporal_peak(comfy, model, bundle, reference, texts, 12)
-    large = _temporal_peak(comfy, model, bundle, reference, texts, 48)
+def test_temporal_peak_memory_independent_of_frames(comfy, model, hm_models, reference, texts):  # noqa: F811
+    small = _temporal_peak(comfy, model, hm_models, reference, texts, 12)
+    large = _temporal_peak(comfy, model, hm_models, reference, texts, 48)
     latent_bytes = (48 - 12) * 4 * LAT * LAT * 4
     allowed = 16 * latent_bytes + 48 * 2**20  # a few copies of the extra latents + allocator noise
     print(f"temporal stage peak rise: 12 frames {small / 2**20:.1f} MiB, 48 frames {large / 2**20:.1f} MiB")

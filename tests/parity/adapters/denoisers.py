@@ -4,7 +4,7 @@ The official ``HMDenoising3D`` / ``HMDenoisingMotion`` / ``HM3Denoising3D`` / ``
 (``build: from_unet2d``) are reproduced by ComfyUI's ``UNetModel`` (built from the SD1.5 model config
 that ComfyUI detects from the diffusers key layout), with the fixture rule weights mapped from the
 diffusers names through ``comfy.utils.unet_to_diffusers``, and the HelloMeme modules installed by the
-same ``nodes.comfy_unet_patches.install`` the nodes use (patches in ``transformer_options``, object
+same ``nodes.comfy_glue.unet_patches.install`` the nodes use (patches in ``transformer_options``, object
 patches for AnimateDiff). The base UNet is built once per process and shared by every case.
 """
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _flat(d: dict | None) -> dict | None:
 def build(ctx: CaseContext, module_key: str):
     comfy_root()  # ComfyUI's modules must be importable before our node package loads
     gc.collect()  # the previous case's modules (held in reference cycles) go before new ones load
-    from nodes.comfy_unet_patches import FixedStepSource, HelloMemeUNetPatch, install
+    from nodes.comfy_glue.unet_patches import FixedStepSource, HelloMemeUNetPatch, install
 
     spec = ctx.spec(module_key)
     name = official_name(spec)

@@ -1,4 +1,4 @@
-"""``python -m hellomeme demo``: the main job as far as the models at hand allow.
+"""``python -m hellomeme_core demo``: the main job as far as the models at hand allow.
 
 Always: the driving video's motion (head pose + 51 expression coefficients) as JSON, a preview with
 the tracked landmarks and pose axes, and the pose-condition video the HelloMeme control network sees
@@ -13,7 +13,9 @@ from pathlib import Path
 
 HELP = "extract motion from a driving video and write its landmark and pose-condition previews (the main job)"
 
-_SHARED_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+# The sample media sit in ``shared/media`` beside the extension checkout (a development workspace);
+# elsewhere --driving and --reference name the files.
+_SHARED_MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,13 +48,14 @@ def _report_models(models_dir: str | None) -> None:
         print(f"models: versions ready in {folder}: {', '.join(ready)}; load workflows/hellomeme_video_api.json in "
               "ComfyUI (or queue it through the HTTP API) to make the meme.")
     else:
-        print(f"models: no complete HelloMeme version in {folder}; `python -m hellomeme download --version v5 "
-              f"--models-dir {folder}` fetches one (`python -m hellomeme check` lists what is missing).")
+        print(f"models: no complete HelloMeme version in {folder}; `python -m hellomeme_core download --version v5 "
+              f"--models-dir {folder}` fetches one (`python -m hellomeme_core check` lists what is missing).")
 
 
 def run(args: argparse.Namespace) -> int:
     from hellomeme_core.errors import HelloMemeError
     from hellomeme_core.face.analyzer import extract_face_motion, load_face_analyzer
+    from hellomeme_core.face.native_logs import quiet_native_logs
     from hellomeme_core.face.preview import draw_preview
     from hellomeme_core.face.retarget import condition_images, relative_motion
     from hellomeme_core.media import read_media, write_video
@@ -63,11 +66,12 @@ def run(args: argparse.Namespace) -> int:
         analyzer = load_face_analyzer("mediapipe")
         clip = read_media(args.driving, args.max_frames)
         print(f"driving: {args.driving}: {clip.frames.shape[0]} frames {clip.size[0]}x{clip.size[1]} at {clip.fps:g} fps")
-        drive = extract_face_motion(analyzer, clip.frames, clip.fps, clip.audio_path, "hold", args.smoothing,
-                                    source=str(args.driving))
         reference_clip = read_media(args.reference)
-        reference = extract_face_motion(analyzer, reference_clip.frames, 0.0, None, "error", 0.0,
-                                        source=str(args.reference))
+        with quiet_native_logs():  # mediapipe's C++ start-up lines would bury the summary
+            drive = extract_face_motion(analyzer, clip.frames, clip.fps, clip.audio_path, "hold", args.smoothing,
+                                        source=str(args.driving))
+            reference = extract_face_motion(analyzer, reference_clip.frames, 0.0, None, "error", 0.0,
+                                            source=str(args.reference))
         drive.save_json(out / "motion.json")
         reference.save_json(out / "reference_motion.json")
         fps = clip.fps or 25.0

@@ -16,7 +16,8 @@ points in ``transformer_options["patches"]``; we use:
   ``forward_timestep_embed_patch`` handler (as AnimateDiff-Evolved does with its own module type).
 
 Everything goes on a ``ModelPatcher.clone()``; the user's MODEL is never touched. The HelloMeme modules
-are held by an object patch inside the diffusion model, so ComfyUI moves them with the model.
+themselves are not part of the UNet: they are a model of their own that the clone carries as an
+additional model (:mod:`.managed_models`), so ComfyUI loads and offloads them with the UNet.
 """
 from __future__ import annotations
 
@@ -28,13 +29,14 @@ import torch
 from torch import nn
 
 import comfy.model_patcher
-import comfy.patcher_extension
 from comfy.ldm.modules.diffusionmodules.openaimodel import TimestepEmbedSequential, Upsample
 
 from hellomeme_core.denoiser import BlockProgram, HMUNetModules, StepInputs
 from hellomeme_core.denoiser.conventions import chunk_rows
 from hellomeme_core.denoiser.motion_pads import MotionPadBank
-from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
+from hellomeme_core.errors import ShapeMismatchError
+
+from .managed_models import ADDITIONAL_MODELS_KEY
 
 # ComfyUI SD1.5 layout: diffusers encoder block i ends at input_blocks[3i+3] (i<3) / [11];
 # diffusers decoder block i starts at output_blocks[3i].
@@ -43,7 +45,6 @@ DECODER_BLOCK_STARTS = {0: 0, 3: 1, 6: 2, 9: 3}
 # Where AnimateDiff motion modules go: (diffusers kind, block, index) -> ComfyUI block path.
 _DOWN_SLOTS = [("down", i, j, f"input_blocks.{1 + 3 * i + j}") for i in range(4) for j in range(2)]
 _UP_SLOTS = [("up", i, j, f"output_blocks.{3 * i + j}") for i in range(4) for j in range(3)]
-HOLDER_BLOCK = "diffusion_model.input_blocks.0"
 OPTIONS_KEY = "hellomeme"
 
 
@@ -128,20 +129,30 @@ def _select_rows(t: torch.Tensor, order: Sequence[int]) -> torch.Tensor:
     return t.index_select(0, torch.tensor(list(order), dtype=torch.long, device=t.device))
 
 
-def _module_dtype_call(module: nn.Module, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+def _module_dtype_call(module: nn.Module, x: torch.Tensor, *args, device: torch.device | None = None, **kwargs) -> torch.Tensor:
     p = next(module.parameters(), None)
     if p is None:
         return module(x, *args, **kwargs)
-    return module(x.to(device=p.device, dtype=p.dtype), *args, **kwargs).to(device=x.device, dtype=x.dtype)
+    device = device if device is not None else p.device
+    return module(x.to(device=device, dtype=p.dtype), *args, **kwargs).to(device=x.device, dtype=x.dtype)
 
 
 class MotionSlot(nn.Module):
-    """An AnimateDiff motion module placed inside a ComfyUI block (run by :func:`_motion_slot_handler`)."""
+    """Where an AnimateDiff motion module runs inside a ComfyUI block (by :func:`_motion_slot_handler`).
 
-    def __init__(self, motion: nn.Module, options_key: str):
+    The motion module is referenced, not registered: its weights belong to the HelloMeme modules'
+    own ModelPatcher, so the UNet's load neither counts nor moves them.
+    """
+
+    def __init__(self, motion: nn.Module, options_key: str, compute_device: torch.device | None = None):
         super().__init__()
-        self.motion = motion
+        self._motion = [motion]
         self.options_key = options_key
+        self.compute_device = compute_device
+
+    @property
+    def motion(self) -> nn.Module:
+        return self._motion[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # reached only without our handler: no-op
         return x
@@ -152,18 +163,7 @@ def _motion_slot_handler(layer: MotionSlot, x, emb, context, transformer_options
     step = transformer_options.get(layer.options_key + ".step")
     if step is None:
         return x
-    return _module_dtype_call(layer.motion, x, num_frames=step.num_frames)
-
-
-class ModuleHolder(nn.Module):
-    """Identity layer that carries the HelloMeme modules inside the diffusion model (device moves)."""
-
-    def __init__(self, modules: nn.Module):
-        super().__init__()
-        self.hellomeme = modules
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+    return _module_dtype_call(layer.motion, x, num_frames=step.num_frames, device=layer.compute_device)
 
 
 class HelloMemeUNetPatch:
@@ -232,9 +232,10 @@ def _strip_hellomeme(patcher: comfy.model_patcher.ModelPatcher) -> None:
     # Our object patches are the original layers plus our own; drop only our layers, so a block that
     # another extension patched before us keeps that patch.
     for name, obj in list(patcher.object_patches.items()):
-        if isinstance(obj, TimestepEmbedSequential) and any(isinstance(x, (MotionSlot, ModuleHolder)) for x in obj):
-            patcher.object_patches[name] = TimestepEmbedSequential(*[x for x in obj if not isinstance(x, (MotionSlot, ModuleHolder))])
+        if isinstance(obj, TimestepEmbedSequential) and any(isinstance(x, MotionSlot) for x in obj):
+            patcher.object_patches[name] = TimestepEmbedSequential(*[x for x in obj if not isinstance(x, MotionSlot)])
     patcher.model_options["transformer_options"].pop(OPTIONS_KEY, None)
+    patcher.remove_additional_models(ADDITIONAL_MODELS_KEY)
 
 
 def current_patch(model: comfy.model_patcher.ModelPatcher) -> HelloMemeUNetPatch | None:
@@ -242,7 +243,7 @@ def current_patch(model: comfy.model_patcher.ModelPatcher) -> HelloMemeUNetPatch
     return model.model_options.get("transformer_options", {}).get(OPTIONS_KEY)
 
 
-def _animatediff_object_patches(patcher, adapter, options_key: str) -> dict[str, nn.Module]:
+def _animatediff_object_patches(patcher, adapter, options_key: str, device: torch.device | None) -> dict[str, nn.Module]:
     out: dict[str, nn.Module] = {}
     for kind, i, j, path in _DOWN_SLOTS + _UP_SLOTS:
         motion = adapter.module(kind, i, j)
@@ -251,133 +252,35 @@ def _animatediff_object_patches(patcher, adapter, options_key: str) -> dict[str,
         name = f"diffusion_model.{path}"
         layers = list(patcher.get_model_object(name))
         at = len(layers) - 1 if layers and isinstance(layers[-1], Upsample) else len(layers)
-        layers.insert(at, MotionSlot(motion, options_key))
+        layers.insert(at, MotionSlot(motion, options_key, device))
         out[name] = TimestepEmbedSequential(*layers)
     mid = adapter.module("mid", 0, 0)
     if mid is not None:
         name = "diffusion_model.middle_block"
         layers = list(patcher.get_model_object(name))
         # diffusers UNetMidBlockCrossAttnMotion: resnet, attention, motion module, resnet
-        layers.insert(2, MotionSlot(mid, options_key))
+        layers.insert(2, MotionSlot(mid, options_key, device))
         out[name] = TimestepEmbedSequential(*layers)
     return out
 
 
-def install(model: comfy.model_patcher.ModelPatcher, patch: HelloMemeUNetPatch,
-            modules: HMUNetModules) -> comfy.model_patcher.ModelPatcher:
-    """A clone of ``model`` with ``patch`` installed (replacing an earlier HelloMeme configuration)."""
+def install(model: comfy.model_patcher.ModelPatcher, patch: HelloMemeUNetPatch, modules: HMUNetModules,
+            owner: comfy.model_patcher.ModelPatcher | None = None) -> comfy.model_patcher.ModelPatcher:
+    """A clone of ``model`` with ``patch`` installed (replacing an earlier HelloMeme configuration).
+
+    ``owner`` is the ModelPatcher that holds ``modules`` (the HelloMeme UNet modules); the clone carries it
+    as an additional model, so samplers load it with the UNet. Without one (the reference pass, which
+    runs no inserted module) nothing is attached.
+    """
     m = model.clone()
     _strip_hellomeme(m)
     for name, fn in patch.callables().items():
         m.set_model_patch(fn, name)
     if modules.animatediff is not None:
-        for name, obj in _animatediff_object_patches(m, modules.animatediff, patch.key).items():
+        for name, obj in _animatediff_object_patches(m, modules.animatediff, patch.key, patch.program.compute_device).items():
             m.add_object_patch(name, obj)
         m.set_model_forward_timestep_embed_patch((MotionSlot, _motion_slot_handler))
-    holder_base = list(m.get_model_object(HOLDER_BLOCK))
-    holder_base = [layer for layer in holder_base if not isinstance(layer, ModuleHolder)]
-    m.add_object_patch(HOLDER_BLOCK, TimestepEmbedSequential(*holder_base, ModuleHolder(modules)))
+    if owner is not None:
+        m.set_additional_models(ADDITIONAL_MODELS_KEY, [owner])
     m.model_options["transformer_options"][OPTIONS_KEY] = patch
-    # ComfyUI reserves memory by model size: count the inserted modules too.
-    extra = sum(p.numel() * p.element_size() for p in modules.parameters())
-    m.size = model.model_size() + extra
     return m
-
-
-# -- checks and direct UNet calls shared by the nodes -------------------------------------------------
-SD15_CONTEXT_DIM = 768
-SD15_MODEL_CHANNELS = 320
-SD15_CHANNEL_MULT = [1, 2, 4, 4]
-
-
-def check_sd15(model: comfy.model_patcher.ModelPatcher, node: str) -> None:
-    """Raise a clear error unless ``model`` is an SD1.5-layout UNet (what every HelloMeme file is made for)."""
-    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
-
-    base = getattr(model, "model", None)
-    unet = getattr(base, "diffusion_model", None)
-    config = getattr(getattr(base, "model_config", None), "unet_config", {}) or {}
-    latent_channels = getattr(getattr(base, "latent_format", None), "latent_channels", None)
-    name = type(getattr(base, "model_config", None)).__name__
-    ok = (
-        isinstance(unet, UNetModel)
-        and config.get("context_dim") == SD15_CONTEXT_DIM
-        and config.get("model_channels") == SD15_MODEL_CHANNELS
-        and list(config.get("channel_mult", [])) == SD15_CHANNEL_MULT
-        and config.get("adm_in_channels") is None
-        and latent_channels == 4
-        and len(unet.input_blocks) == 12
-        and len(unet.output_blocks) == 12
-    )
-    if not ok:
-        raise HelloMemeError(
-            f"{node}: the MODEL is {name} (context dim {config.get('context_dim')}, latent channels {latent_channels}), "
-            "but HelloMeme works only with Stable Diffusion 1.5 checkpoints. Load an SD1.5 checkpoint "
-            "(e.g. v1-5-pruned-emaonly or an SD1.5 fine-tune) for this MODEL."
-        )
-
-
-def unet_compute(model: comfy.model_patcher.ModelPatcher) -> tuple[torch.device, torch.dtype]:
-    """The device and dtype ComfyUI runs this model's UNet in."""
-    base = model.model
-    dtype = base.manual_cast_dtype if getattr(base, "manual_cast_dtype", None) is not None else base.get_dtype()
-    return model.load_device, dtype
-
-
-def run_diffusion_model(model: comfy.model_patcher.ModelPatcher, x: torch.Tensor, timesteps: torch.Tensor,
-                        context: torch.Tensor, transformer_options: dict | None = None) -> torch.Tensor:
-    """One raw UNet call (no sampling-schedule input scaling), with the MODEL loaded by ComfyUI."""
-    import comfy.model_management
-
-    comfy.model_management.load_models_gpu([model])
-    device, dtype = unet_compute(model)
-    options = comfy.patcher_extension.copy_nested_dicts(model.model_options["transformer_options"])
-    options.update(transformer_options or {})
-    with torch.no_grad():
-        return model.model.diffusion_model(
-            x.to(device=device, dtype=dtype), timesteps=timesteps.to(device=device, dtype=torch.float32),
-            context=context.to(device=device, dtype=dtype), transformer_options=options,
-        )
-
-
-def conditioning_context(conditioning: list, name: str) -> torch.Tensor:
-    """The cross-attention tensor of a CONDITIONING (first entry)."""
-    if not conditioning or not isinstance(conditioning[0][0], torch.Tensor):
-        raise HelloMemeError(f"HelloMeme Reference: the {name} CONDITIONING is empty; connect a CLIP Text Encode node.")
-    return conditioning[0][0][:1]
-
-
-def pair_context(negative: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
-    """``[negative, positive]`` stacked; token counts brought to their lcm by repetition, as ComfyUI does."""
-    import math
-
-    n = math.lcm(negative.shape[1], positive.shape[1])
-    return torch.cat([negative.repeat(1, n // negative.shape[1], 1), positive.repeat(1, n // positive.shape[1], 1)], 0)
-
-
-def condition_from_image(image: torch.Tensor, node: str, what: str = "condition") -> torch.Tensor:
-    """ComfyUI IMAGE ``(F, H, W, C)`` in [0, 1] -> ``(F, 3, H, W)`` in [-1, 1] (the official condition range)."""
-    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[-1] < 3:
-        raise ShapeMismatchError(f"{node}: {what} must be an IMAGE batch (frames, height, width, 3).")
-    return image[..., :3].movedim(-1, 1).float() * 2 - 1
-
-
-def motion_tensors(face_motion, frames: int, node: str) -> dict[str, torch.Tensor | None]:
-    """``drive_coeff`` / ``face_parts`` / ``pd_fpg`` / ``neg_pd_fpg`` of a FACE_MOTION, checked against the frame count."""
-    if face_motion is None:
-        return {"drive_coeff": None, "face_parts": None, "pd_fpg": None, "neg_pd_fpg": None}
-    n = len(face_motion)
-    if n < frames:
-        raise ShapeMismatchError(
-            f"{node}: the face motion has {n} frames but the condition images have {frames}. Use the same driving "
-            "clip for Extract Face Motion and Render Pose Condition."
-        )
-    out = {"drive_coeff": torch.as_tensor(face_motion.expression[:frames]).float()}
-    parts = getattr(face_motion, "face_parts", None)
-    out["face_parts"] = None if parts is None else torch.as_tensor(parts[:frames]).float()
-    pd = getattr(face_motion, "pd_fpg", None)
-    out["pd_fpg"] = None if pd is None else torch.as_tensor(pd[:frames]).float()
-    # FanEncoder(all -1 image): the v1/v2 emotion negative, present with the official face backend.
-    neg = face_motion.extras.get("neg_pd_fpg") if out["pd_fpg"] is not None else None
-    out["neg_pd_fpg"] = None if neg is None else torch.as_tensor(neg).float().reshape(1, -1)
-    return out

@@ -1,4 +1,4 @@
-"""``python -m hellomeme download``: fetch the files a version needs, resumable and verified."""
+"""``python -m hellomeme_core download``: fetch the files a version needs, resumable and verified."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,8 @@ HELP = "download the files a HelloMeme version needs into the models folder (res
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from hellomeme_core.model_files.layout import VERSIONS
     from hellomeme_core.model_files.locations import ENV_VAR
+    from hellomeme_core.versions import VERSIONS
 
     parser.add_argument("--version", action="append", choices=VERSIONS, metavar="V",
                         help=f"a version to fetch (repeatable; one of {', '.join(VERSIONS)})")
@@ -105,6 +105,6 @@ def run(args: argparse.Namespace) -> int:
             report = check_file(e.target(folders), e.layout)
             if not report.ok:
                 bad += 1
-                print(f"warning: {report.message}", file=sys.stderr)
+                print(f"warning: {report.problem}", file=sys.stderr)  # just fetched: refetching is no fix
     print(f"done: {len(entries)} file(s) in {models_dir}" + (f"; {bad} do not match the official layout" if bad else ""))
     return 1 if bad else 0

@@ -1,4 +1,4 @@
-"""``python -m hellomeme motion``: driving motion (head pose, expression) of a video or image as JSON."""
+"""``python -m hellomeme_core motion``: driving motion (head pose, expression) of a video or image as JSON."""
 from __future__ import annotations
 
 import argparse
@@ -43,6 +43,7 @@ def _toolkit_dir(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from hellomeme_core.errors import HelloMemeError
     from hellomeme_core.face.analyzer import extract_face_motion, load_face_analyzer
+    from hellomeme_core.face.native_logs import quiet_native_logs
     from hellomeme_core.face.preview import draw_preview
     from hellomeme_core.media import is_image_file, read_media, write_video
 
@@ -51,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         for warning in clip.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         analyzer = load_face_analyzer(args.backend, args.device, _toolkit_dir(args) if args.backend == "official" else None)
-        motion = extract_face_motion(analyzer, clip.frames, clip.fps, clip.audio_path, args.no_face, args.smoothing,
-                                     source=str(args.input))
+        with quiet_native_logs():  # mediapipe's C++ start-up lines would bury the summary
+            motion = extract_face_motion(analyzer, clip.frames, clip.fps, clip.audio_path, args.no_face, args.smoothing,
+                                         source=str(args.input))
         motion.save_json(args.out, include_landmarks=not args.no_landmarks)
         if args.preview:
             preview = draw_preview(clip.frames, motion)

@@ -1,4 +1,4 @@
-"""``python -m hellomeme check``: which HelloMeme versions the models folder holds (headers only)."""
+"""``python -m hellomeme_core check``: which HelloMeme versions the models folder holds (headers only)."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +9,8 @@ HELP = "check the HelloMeme model files: per version present / missing / wrong (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from hellomeme_core.model_files.layout import VERSIONS
     from hellomeme_core.model_files.locations import ENV_VAR
+    from hellomeme_core.versions import VERSIONS
 
     parser.add_argument("--models-dir", help=f"the hellomeme models folder (default: ${ENV_VAR}, else ComfyUI/models/hellomeme "
                                              "when this extension sits in ComfyUI/custom_nodes)")
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if args.version and not requested_ok:
             missing = sorted({f.repo for st in statuses.values() for f in st.files if f.status == "missing"})
             if missing:
-                print(f"Incomplete. Fetch with: python -m hellomeme download --version {' --version '.join(args.version)} "
+                print(f"Incomplete. Fetch with: python -m hellomeme_core download --version {' --version '.join(args.version)} "
                       f"--models-dir {models_dir}")
     if any_bad:
         return 1

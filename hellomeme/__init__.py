@@ -1,1 +1,0 @@
-"""Command line of the HelloMeme extension: ``python -m hellomeme <command>``."""

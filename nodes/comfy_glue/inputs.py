@@ -1,0 +1,90 @@
+"""Checks and conversions of the ComfyUI values the HelloMeme nodes take (MODEL, CONDITIONING, IMAGE, FACE_MOTION)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+import comfy.model_patcher
+
+from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
+
+SD15_CONTEXT_DIM = 768
+SD15_MODEL_CHANNELS = 320
+SD15_CHANNEL_MULT = [1, 2, 4, 4]
+
+
+def check_sd15(model: comfy.model_patcher.ModelPatcher, node: str) -> None:
+    """Raise a clear error unless ``model`` is an SD1.5-layout UNet (what every HelloMeme file is made for)."""
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    base = getattr(model, "model", None)
+    unet = getattr(base, "diffusion_model", None)
+    config = getattr(getattr(base, "model_config", None), "unet_config", {}) or {}
+    latent_channels = getattr(getattr(base, "latent_format", None), "latent_channels", None)
+    name = type(getattr(base, "model_config", None)).__name__
+    ok = (
+        isinstance(unet, UNetModel)
+        and config.get("context_dim") == SD15_CONTEXT_DIM
+        and config.get("model_channels") == SD15_MODEL_CHANNELS
+        and list(config.get("channel_mult", [])) == SD15_CHANNEL_MULT
+        and config.get("adm_in_channels") is None
+        and latent_channels == 4
+        and config.get("in_channels", 4) == 4
+        and len(unet.input_blocks) == 12
+        and len(unet.output_blocks) == 12
+    )
+    if not ok and isinstance(unet, UNetModel) and config.get("context_dim") == SD15_CONTEXT_DIM \
+            and config.get("in_channels", 4) != 4:
+        raise HelloMemeError(
+            f"{node}: the MODEL is an SD1.5 UNet with {config.get('in_channels')} input channels (an inpainting or "
+            "instruct checkpoint). HelloMeme's networks were trained on the plain 4-channel SD1.5 UNet and cannot "
+            "drive this one. Load a plain SD1.5 checkpoint (e.g. v1-5-pruned-emaonly or an SD1.5 fine-tune)."
+        )
+    if not ok:
+        raise HelloMemeError(
+            f"{node}: the MODEL is {name} (context dim {config.get('context_dim')}, latent channels {latent_channels}), "
+            "but HelloMeme works only with Stable Diffusion 1.5 checkpoints. Load an SD1.5 checkpoint "
+            "(e.g. v1-5-pruned-emaonly or an SD1.5 fine-tune) for this MODEL."
+        )
+
+
+def conditioning_context(conditioning: list, name: str) -> torch.Tensor:
+    """The cross-attention tensor of a CONDITIONING (first entry)."""
+    if not conditioning or not isinstance(conditioning[0][0], torch.Tensor):
+        raise HelloMemeError(f"HelloMeme Reference: the {name} CONDITIONING is empty; connect a CLIP Text Encode node.")
+    return conditioning[0][0][:1]
+
+
+def pair_context(negative: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """``[negative, positive]`` stacked; token counts brought to their lcm by repetition, as ComfyUI does."""
+    n = math.lcm(negative.shape[1], positive.shape[1])
+    return torch.cat([negative.repeat(1, n // negative.shape[1], 1), positive.repeat(1, n // positive.shape[1], 1)], 0)
+
+
+def condition_from_image(image: torch.Tensor, node: str, what: str = "condition") -> torch.Tensor:
+    """ComfyUI IMAGE ``(F, H, W, C)`` in [0, 1] -> ``(F, 3, H, W)`` in [-1, 1] (the official condition range)."""
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[-1] < 3:
+        raise ShapeMismatchError(f"{node}: {what} must be an IMAGE batch (frames, height, width, 3).")
+    return image[..., :3].movedim(-1, 1).float() * 2 - 1
+
+
+def motion_tensors(face_motion, frames: int, node: str) -> dict[str, torch.Tensor | None]:
+    """``drive_coeff`` / ``face_parts`` / ``pd_fpg`` / ``neg_pd_fpg`` of a FACE_MOTION, checked against the frame count."""
+    if face_motion is None:
+        return {"drive_coeff": None, "face_parts": None, "pd_fpg": None, "neg_pd_fpg": None}
+    n = len(face_motion)
+    if n < frames:
+        raise ShapeMismatchError(
+            f"{node}: the face motion has {n} frames but the condition images have {frames}. Use the same driving "
+            "clip for Extract Face Motion and Render Pose Condition."
+        )
+    out = {"drive_coeff": torch.as_tensor(face_motion.expression[:frames]).float()}
+    parts = getattr(face_motion, "face_parts", None)
+    out["face_parts"] = None if parts is None else torch.as_tensor(parts[:frames]).float()
+    pd = getattr(face_motion, "pd_fpg", None)
+    out["pd_fpg"] = None if pd is None else torch.as_tensor(pd[:frames]).float()
+    # FanEncoder(all -1 image): the v1/v2 emotion negative, present with the official face backend.
+    neg = face_motion.extras.get("neg_pd_fpg") if out["pd_fpg"] is not None else None
+    out["neg_pd_fpg"] = None if neg is None else torch.as_tensor(neg).float().reshape(1, -1)
+    return out
