@@ -17,8 +17,18 @@ if _HERE not in sys.path:
 
 try:
     from comfy_api.latest import ComfyExtension
-except ImportError:  # imported outside ComfyUI (pytest resolving the package tree, a script): no nodes to offer
+except ImportError:  # outside ComfyUI (pytest resolving the package tree, a script), or a ComfyUI too old
     ComfyExtension = None
+    try:
+        import folder_paths  # noqa: F401  (present: this is ComfyUI, but one without the V3 node API)
+    except ImportError:
+        pass
+    else:
+        import logging
+
+        logging.getLogger("hellomeme").error(
+            "HelloMeme needs ComfyUI 0.3.75 or newer (its V3 node API, comfy_api.latest); this ComfyUI has none, "
+            "so the HelloMeme nodes are not loaded. Update ComfyUI (git pull, or the Manager's 'Update ComfyUI').")
 
 if ComfyExtension is not None:
 

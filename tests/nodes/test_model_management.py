@@ -159,13 +159,13 @@ def test_reference_of_odd_size_says_how_to_fix_it(comfy, model, texts):
 
 def test_long_nodes_report_progress(comfy, model, hm_models, texts):
     """Load HelloMeme Models, HelloMeme Reference and Apply HelloMeme move the node's progress bar to the end."""
-    import comfy.utils
+    import comfy.utils as comfy_utils  # not `import comfy.utils`: that would rebind the `comfy` fixture
 
     from nodes.models import LoadHelloMemeModels
     from nodes.reference import HelloMemeReference
 
     calls: list[tuple[int, int]] = []
-    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append((value, total)))
+    comfy_utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append((value, total)))
     try:
         def finished(run) -> bool:
             calls.clear()
@@ -179,7 +179,7 @@ def test_long_nodes_report_progress(comfy, model, hm_models, texts):
         assert finished(lambda: _apply(model, hm_models, ref, 3))
         assert calls[-1] == (3, 3)  # one step per driving frame
     finally:
-        comfy.utils.set_progress_bar_global_hook(None)
+        comfy_utils.set_progress_bar_global_hook(None)
 
 
 def test_legacy_ids_are_deprecated_aliases_of_the_same_nodes(comfy):
@@ -221,17 +221,17 @@ def test_node_modules_hold_schemas_only_and_never_import_each_other():
 
 def test_temporal_sampling_progress_only_moves_forward(comfy, model, hm_models, reference, texts):
     """The KSampler's bar counts steps; the temporal windows no longer report on it (it jumped back per window)."""
-    import comfy.utils
+    import comfy.utils as comfy_utils  # not `import comfy.utils`: that would rebind the `comfy` fixture
 
     from nodes.temporal import ApplyHelloMemeTemporal
 
     temporal = ApplyHelloMemeTemporal.execute(_apply(model, hm_models, reference, 5), hm_models, 4, 2).result[0]
     calls: list[tuple[int, int]] = []
-    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append((value, total)))
+    comfy_utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append((value, total)))
     try:
         _sample(comfy, temporal, texts, 5, steps=2)  # windows [0-3], [2-5]: two windows per step
     finally:
-        comfy.utils.set_progress_bar_global_hook(None)
+        comfy_utils.set_progress_bar_global_hook(None)
     assert calls and {total for _, total in calls} == {2}
     values = [value for value, _ in calls]
     assert values == sorted(values) and values[-1] == 2
