@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.parity.fixture import FixtureSet, default_parity_dir
+from tests.parity.fixture import FixtureSet, default_parity_dir, default_pipeline_dir
 from tests.parity.registry import CaseContext
-from tests.parity.runner import run_call
+from tests.parity.runner import run_call, run_pipeline
 
 _DIR = default_parity_dir()
 _FIXTURES = FixtureSet(_DIR) if (_DIR / "cases.json").is_file() else None
 _CONTEXTS: dict[str, CaseContext] = {}
+_PIPELINE_DIR = default_pipeline_dir()
+_PIPELINES = FixtureSet(_PIPELINE_DIR) if (_PIPELINE_DIR / "cases.json").is_file() else None
 
 
 def _params():
@@ -37,5 +39,21 @@ def test_parity_call(case_name: str, call_name: str):
     ctx = _CONTEXTS[case_name]
     call = next(c for c in case["calls"] if c["name"] == call_name)
     results = run_call(ctx, call)
+    failures = [r.line() for r in results if not r.passed]
+    assert not failures, "\n".join(failures)
+
+
+def test_pipeline_fixture_folder_present():
+    assert _PIPELINES is not None, f"pipeline fixtures not found at {_PIPELINE_DIR} (set HELLOMEME_PARITY_PIPELINE_DIR)"
+    assert all(case.get("kind") == "pipeline" for case in _PIPELINES.cases)
+
+
+@pytest.mark.slow  # a whole video run with a full-size SD1.5 UNet on the CPU (about a minute each)
+@pytest.mark.parametrize("case_name", [c["name"] for c in _PIPELINES.cases] if _PIPELINES else [])
+def test_official_video_schedule(case_name: str):
+    """Every level's final latents and the result of an official video run, by the HelloMeme Video Sampler's code."""
+    case = next(c for c in _PIPELINES.cases if c["name"] == case_name)
+    results = run_pipeline(_PIPELINES, case)
+    assert {r.output for r in results} >= {"final_latents", f"d0.main.step{len(case['levels'][0]['passes'][0]['sigmas']) - 2}.latents"}
     failures = [r.line() for r in results if not r.passed]
     assert not failures, "\n".join(failures)

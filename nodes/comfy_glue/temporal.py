@@ -36,24 +36,30 @@ def _needs_pads(modules) -> bool:
 
 def motion_pad_bank(model, hm_reference: HMReference, samples: torch.Tensor, frames: list[int],
                     store_dtype: torch.dtype) -> MotionPadBank:
-    """The reference pass on the image-stage latents of ``frames`` (official margin-frame pads).
+    """The reference pass on the image-stage latents of ``frames`` (official margin-frame pads)."""
+    return add_motion_pads(model, hm_reference, samples[frames], frames, store_dtype)
 
-    It runs on the UNet that made the reference (the official ``unet_ref``) with the reference's text
-    context; the zero-latent row is shared by every frame.
+
+def add_motion_pads(model, hm_reference: HMReference, latents: torch.Tensor, frames: list[int],
+                    store_dtype: torch.dtype, bank: MotionPadBank | None = None, show_progress: bool = True) -> MotionPadBank:
+    """``bank`` with the pads of ``frames`` (their ComfyUI latents ``latents``, one each) made or replaced.
+
+    The pad of a frame is the reference pass on its latent, run on the UNet that made the reference (the
+    official ``unet_ref``) with the reference's text context; the zero-latent row is shared by every frame.
     """
     if hm_reference is None or hm_reference.context is None:
-        raise HelloMemeError(f"{NODE}: image_stage_latents need a HelloMeme Reference made by this version of the "
-                             "extension (it keeps the prompt of its pass); run HelloMeme Reference again.")
+        raise HelloMemeError("Motion pads need a HelloMeme Reference made by this version of the extension (it keeps "
+                             "the prompt of its pass); run HelloMeme Reference again.")
     pass_model = hm_reference.pass_model if hm_reference.pass_model is not None else model
     latent_format = pass_model.model.latent_format
-    progress = node_progress(len(frames))
-    bank = None
+    progress = node_progress(len(frames)) if show_progress else None  # a sampler's own bar must not jump back
     for start in range(0, len(frames), PAD_PASS_FRAMES):
-        chunk = frames[start:start + PAD_PASS_FRAMES]
-        latents = latent_format.process_in(samples[chunk].float())
-        record = reference_pass(pass_model, latents, hm_reference.context, store_dtype=store_dtype)
+        chunk = list(frames[start:start + PAD_PASS_FRAMES])
+        model_latents = latent_format.process_in(latents[start:start + PAD_PASS_FRAMES].float())
+        record = reference_pass(pass_model, model_latents, hm_reference.context, store_dtype=store_dtype)
         bank = MotionPadBank.from_record(record, chunk, bank)
-        progress(start + len(chunk), len(frames))
+        if progress is not None:
+            progress(start + len(chunk), len(frames))
     return bank
 
 

@@ -66,6 +66,19 @@ class FixedStepSource:
                           s.record, dict(s.extra))
 
 
+CHUNK_KEY = "hellomeme_video_chunk"  # transformer_options entry set by the video sampler for one UNet call
+
+
+@dataclass(frozen=True)
+class VideoChunk:
+    """One chunk of the official video schedule: its video frames, its pads (rows ``[uncond, cond]``, or
+    None: the motion modules run without pads) and whether the motion modules run at all."""
+
+    frames: tuple[int, ...]
+    pads: Mapping[str, torch.Tensor] | None = None
+    use_motion: bool = True
+
+
 @dataclass
 class ComfyStepSource:
     """HelloMeme data for ComfyUI's batches: chunks of ``cond_or_uncond``, frames as the batch.
@@ -95,13 +108,23 @@ class ComfyStepSource:
         if rows % len(cou):
             raise ShapeMismatchError(f"HelloMeme: UNet batch {rows} does not split into {len(cou)} cond/uncond chunks.")
         per = rows // len(cou)
+        chunk: VideoChunk | None = transformer_options.get(CHUNK_KEY)
         window = transformer_options.get("context_window")
-        frames = list(window.index_list) if window is not None and len(window.index_list) == per else list(range(per))
+        if chunk is not None:  # the official video schedule names the frames and pads of this call
+            frames = list(chunk.frames)
+        elif window is not None and len(window.index_list) == per:
+            frames = list(window.index_list)
+        else:
+            frames = list(range(per))
         order = chunk_rows(cou)
-        step = StepInputs(num_frames=per, use_motion=self.use_motion, record=self.record)
+        use_motion = self.use_motion if chunk is None else chunk.use_motion
+        step = StepInputs(num_frames=per, use_motion=use_motion, record=self.record)
         if self.reference is not None:
             step.reference = {k: _select_rows(v, order) for k, v in self.reference.items()}
-        pads = self.pad_bank.pads(frames[0], frames[-1]) if self.pad_bank is not None else self.motion_pads
+        if chunk is not None:
+            pads = chunk.pads
+        else:
+            pads = self.pad_bank.pads(frames[0], frames[-1]) if self.pad_bank is not None else self.motion_pads
         if pads is not None:
             step.motion_pads = {k: _select_rows(v, order) for k, v in pads.items()}
         if self.control_cond:
@@ -161,7 +184,7 @@ class MotionSlot(nn.Module):
 def _motion_slot_handler(layer: MotionSlot, x, emb, context, transformer_options, output_shape=None,
                          time_context=None, num_video_frames=None, image_only_indicator=None):
     step = transformer_options.get(layer.options_key + ".step")
-    if step is None:
+    if step is None or not step.use_motion:  # the image-UNet passes of the video schedule skip the motion modules
         return x
     return _module_dtype_call(layer.motion, x, num_frames=step.num_frames, device=layer.compute_device)
 

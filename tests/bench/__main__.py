@@ -1,7 +1,8 @@
 """Run every ``tests/bench/bench_*.py`` module's ``main()`` (or only those named on the command line).
 
 Names come first; options after them (``python -m tests.bench gpu --tiny --json out.json``) are left in
-``sys.argv`` for the benchmarks that read options (``gpu``). ``gpu`` (a whole video per precision) runs only
+``sys.argv`` for the benchmarks that read options (``gpu``, ``video``). ``gpu`` (a whole video per precision)
+and ``video`` (``bench_video_schedule``: the official video schedule against the previous path) run only
 when named.
 """
 from __future__ import annotations
@@ -14,8 +15,9 @@ import tests.bench as package
 
 args = sys.argv[1:]
 first_option = next((i for i, a in enumerate(args) if a.startswith("-")), len(args))
-wanted, options = set(args[:first_option]), args[first_option:]
-NAMED_ONLY = {"gpu"}
+ALIASES = {"video": "video_schedule"}
+wanted, options = {ALIASES.get(a, a) for a in args[:first_option]}, args[first_option:]
+NAMED_ONLY = {"gpu", "video_schedule"}  # whole-video runs: only when asked for by name
 status = 0
 for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
     short = info.name.removeprefix("bench_")

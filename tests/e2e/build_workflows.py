@@ -172,12 +172,12 @@ VIDEO_NOTE = """## HelloMeme: portrait + driving video -> talking meme
 1. **Load Image**: the reference portrait, scaled and centre-cropped to the **generation size** (one number, bottom left: 512 as the official weights were trained; it also sizes the pose condition and the latents).
 2. **Load Video**: the driving clip; its frame rate and audio go to the output video.
 3. Face motion of both: the driving clip drives the head pose and expression; the portrait's own motion places the pose square where its head is.
-4. **HelloMeme Reference** encodes the portrait once; **Apply HelloMeme** adds the per-frame control.
-5. **KSampler (image stage)** makes every frame on its own (10 steps). **Apply HelloMeme Temporal** adds the motion modules over 12-frame windows; from the image stage it takes each window's first and last frame as the motion pads (the official v3-v5 pipelines also make pads from generated boundary frames, but with a recursive 12-frame schedule: see the README).
-6. **KSampler (video)** samples one latent per driving frame from noise with the motion modules (25 steps; the sampler and cfg here are this workflow's choice, not the official defaults). v1/v2 officially refine the image stage instead: connect the image stage's LATENT to this KSampler's latent_image and set denoise to 0.8.
+4. **HelloMeme Reference** encodes the portrait once; **Apply HelloMeme** adds the per-frame control; **Apply HelloMeme Temporal** adds the motion modules.
+5. **HelloMeme Video Sampler** samples the video with the official v3-v5 schedule: 12-frame chunks at stride 11, whose boundary frames are generated first (one level deeper, recursively) and become the chunks' motion pads. 25 steps and CFG 1.5 as officially; Euler is the official v3/v4 sampler (v5 officially uses DPM-Solver++ SDE; the closest here is dpmpp_2m_sde). v1/v2 have a two-stage official pipeline instead: replace this node by a KSampler (it takes the same inputs) and see the README.
+6. A stock **KSampler** in its place also works (same inputs): it samples all frames in one pass with Apply HelloMeme Temporal's overlapping windows, which is not the official schedule.
 7. The result is saved as `output/hellomeme/meme_*.mp4` with the driving audio.
 
-Long clips: sampling time grows with the frame count, memory little beyond the latents."""
+Long clips: the sampler holds one chunk's activations at a time; memory grows only with the latents, pads and control features."""
 
 video_nodes = [
     dict(id=1, type="CheckpointLoaderSimple", title="Load Checkpoint (SD1.5)", pos=(30, 110), size=(330, 100),
@@ -207,18 +207,15 @@ video_nodes = [
                 "hm_models": (12, 0), "reference_condition": (11, 1), "reference_motion": (10, 0)}),
     dict(id=14, type="HelloMemeApply", pos=(1180, 460), size=(300, 130),
          links={"model": (1, 0), "hm_models": (12, 0), "hm_reference": (13, 0), "condition": (11, 0), "face_motion": (9, 0)}),
-    dict(id=15, type="HelloMemeApplyTemporal", pos=(1540, 700), size=(320, 130),
+    dict(id=15, type="HelloMemeApplyTemporal", pos=(1540, 110), size=(320, 130),
          values={"window_length": 12, "overlap": 4},
-         links={"model": (14, 0), "hm_models": (12, 0), "image_stage_latents": (22, 0)}),
+         links={"model": (14, 0), "hm_models": (12, 0)}),
     dict(id=16, type="GetImageSize", title="Get Image Size (frame count)", pos=(1180, 640), size=(240, 90), links={"image": (11, 0)}),
     dict(id=17, type="EmptyLatentImage", title="Empty Latent (one per frame)", pos=(1180, 780), size=(270, 110),
          values={"width": 512, "height": 512, "batch_size": 1},
          links={"width": (16, 0), "height": (16, 1), "batch_size": (16, 2)}),
-    dict(id=22, type="KSampler", title="KSampler (image stage)", pos=(1540, 110), size=(320, 270),
-         values={"seed": 42, "steps": 10, "cfg": 2.0, "sampler_name": "dpmpp_2m_sde", "scheduler": "karras", "denoise": 1.0},
-         links={"model": (14, 0), "positive": (2, 0), "negative": (3, 0), "latent_image": (17, 0)}),
-    dict(id=18, type="KSampler", title="KSampler (video)", pos=(1900, 110), size=(320, 270),
-         values={"seed": 42, "steps": 25, "cfg": 2.0, "sampler_name": "dpmpp_2m_sde", "scheduler": "karras", "denoise": 1.0},
+    dict(id=18, type="HelloMemeVideoSampler", pos=(1900, 110), size=(320, 270),
+         values={"seed": 42, "steps": 25, "cfg": 1.5, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0},
          links={"model": (15, 0), "positive": (2, 0), "negative": (3, 0), "latent_image": (17, 0)}),
     dict(id=19, type="VAEDecode", pos=(1900, 430), size=(220, 50), links={"samples": (18, 0), "vae": (1, 2)}),
     dict(id=20, type="CreateVideo", pos=(1900, 530), size=(270, 80), values={"fps": 25.0},
@@ -231,7 +228,7 @@ video_groups = [
     ("2. Portrait, driving clip", (410, 30, 340, 1290), BROWN),
     ("3. Face motion", (790, 30, 340, 740), GREEN),
     ("4. HelloMeme", (1170, 30, 320, 870), PURPLE),
-    ("5. Image stage, temporal stage", (1530, 30, 340, 820), PURPLE),
+    ("5. Temporal stage", (1530, 30, 340, 250), PURPLE),
     ("6. Sample, decode, save", (1890, 30, 800, 610), BLUE),
 ]
 video_notes = [(VIDEO_NOTE, (30, 640), (350, 600))]

@@ -19,13 +19,12 @@ pytestmark = pytest.mark.slow
 
 CHECKPOINT_NAME = "hellomeme_e2e_random_sd15.safetensors"
 DRIVING_NAME = "driving_16.mp4"
-# 16 frames with the shipped window of 12 (overlap 4): two overlapping temporal windows are blended.
+# 16 frames: two 12-frame chunks at stride 11 ([0-11], [11-15]), whose ends 0, 11, 15 make a 3-frame level below.
 FRAMES = 16
 SIZE = 128  # generation size (pose condition, reference, latent)
 STEPS = 2
 # Node ids of workflows/hellomeme_video_api.json.
 CHECKPOINT, GENERATION_SIZE, LOAD_VIDEO, CONDITION, HM_MODELS, SAMPLER, SAVE_VIDEO = "1", "23", "6", "11", "12", "18", "21"
-IMAGE_STAGE = "22"
 SAVE_LATENT = "90"  # added: the sampled latents, to check them before the VAE and the video encoder
 MAX_SERVER_RSS_GB = 14.0
 
@@ -52,16 +51,20 @@ def _peak_gb(pid: int | str) -> float | None:
     return None
 
 
-def quick_run_prompt() -> dict:
-    """The shipped API prompt with what a user changes for a quick try, plus one SaveLatent probe."""
+def quick_run_prompt(sampler: str | None = None) -> dict:
+    """The shipped API prompt with what a user changes for a quick try, plus one SaveLatent probe.
+
+    ``sampler="KSampler"``: the stock sampler in the HelloMeme Video Sampler's place (it takes the same
+    inputs): the non-official path with Apply HelloMeme Temporal's overlapping windows."""
     prompt = MEME.api()
+    if sampler is not None:
+        prompt[SAMPLER]["class_type"] = sampler
     prompt[CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
     prompt[LOAD_VIDEO]["inputs"]["file"] = DRIVING_NAME
     # One number sizes the reference scale, the pose condition and (through the condition) the Empty Latent.
     prompt[GENERATION_SIZE]["inputs"]["value"] = SIZE
     prompt[HM_MODELS]["inputs"]["version"] = "v5"
     prompt[SAMPLER]["inputs"]["steps"] = STEPS
-    prompt[IMAGE_STAGE]["inputs"]["steps"] = STEPS
     prompt[SAVE_LATENT] = {"class_type": "SaveLatent", "inputs": {"samples": [SAMPLER, 0], "filename_prefix": "e2e/meme_latent"}}
     return prompt
 
@@ -94,12 +97,23 @@ def meme_run(comfy_server, staged_inputs) -> MemeRun:
 
 def test_every_node_ran(meme_run: MemeRun):
     assert SAVE_VIDEO in meme_run.history["outputs"]
-    assert not set(cached_nodes(meme_run.history)) & {HM_MODELS, "13", "14", "15", IMAGE_STAGE, SAMPLER}
+    assert not set(cached_nodes(meme_run.history)) & {HM_MODELS, "13", "14", "15", SAMPLER}
+    assert meme_run.history["prompt"][2][SAMPLER]["class_type"] == "HelloMemeVideoSampler"
 
 
-def test_motion_pads_come_from_the_image_stage(meme_run: MemeRun, comfy_server):
-    # 16 frames in windows of 12 overlapping by 4: [0-11] and [4-15], so pads of frames 0, 4, 11 and 15.
-    assert "HelloMeme: motion pads from 4 image-stage frames" in comfy_server.log_text()
+def test_the_official_schedule_ran(meme_run: MemeRun, comfy_server):
+    # 16 frames: chunks [0-11] and [11-15]; their ends 0, 11, 15 are generated first, as a 3-frame level.
+    assert ("HelloMeme Video Sampler: v5 schedule (overwrite pads), 16 frames in 2 level(s) of 16/3 frames, "
+            "3 denoiser calls per step") in comfy_server.log_text()
+
+
+def test_the_stock_ksampler_path_runs_too(meme_run: MemeRun, comfy_server):
+    """The shipped workflow with a stock KSampler in the video sampler's place (context windows, not official)."""
+    history = comfy_server.run_prompt(quick_run_prompt("KSampler"), timeout=900)
+    assert history["prompt"][2][SAMPLER]["class_type"] == "KSampler"
+    video = read_frames(saved_video(comfy_server, history, SAVE_VIDEO))
+    assert len(video) == FRAMES and video.shape[1:] == (SIZE, SIZE, 3)
+    assert np.abs(video.astype(np.float32) - meme_run.video.astype(np.float32)).max() > 1  # another schedule
 
 
 def test_sampled_latents_are_one_per_frame_and_finite(meme_run: MemeRun):

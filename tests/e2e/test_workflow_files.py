@@ -20,7 +20,8 @@ USES = {
     "hellomeme_motion_preview": {"LoadVideo", "GetVideoComponents", "HelloMemeLoadFaceAnalyzer", "HelloMemeExtractFaceMotion",
                                  "HelloMemeRenderPoseCondition", "CreateVideo", "SaveVideo"},
     "hellomeme_video": {"CheckpointLoaderSimple", "HelloMemeLoadModels", "HelloMemeReference", "HelloMemeApply",
-                        "HelloMemeApplyTemporal", "PrimitiveInt", "KSampler", "VAEDecode", "CreateVideo", "SaveVideo"},
+                        "HelloMemeApplyTemporal", "PrimitiveInt", "HelloMemeVideoSampler", "VAEDecode", "CreateVideo",
+                        "SaveVideo"},
 }
 SD15_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 

@@ -26,6 +26,12 @@ def default_parity_dir() -> Path:
     return Path(env) if env else REPO_ROOT.parent / "shared" / "parity"
 
 
+def default_pipeline_dir() -> Path:
+    """``HELLOMEME_PARITY_PIPELINE_DIR`` or the ``shared/parity_pipeline`` folder (whole official video runs)."""
+    env = os.environ.get("HELLOMEME_PARITY_PIPELINE_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "parity_pipeline"
+
+
 # The copy of the official layout shipped with the core (tests/test_model_files.py keeps it equal to
 # the shared reference); used when the shared reference beside the checkout is absent.
 PACKAGED_LAYOUT = REPO_ROOT / "hellomeme_core" / "model_files" / "official_layout.json"
@@ -53,6 +59,9 @@ class FixtureSet:
             raise FileNotFoundError(f"{self.folder} holds no cases.json: not a parity fixture folder")
         self.meta = json.loads((self.folder / "cases.json").read_text())
         weights = self.folder / "weights.json"
+        if not weights.is_file():
+            # A folder of whole-pipeline runs uses the weight rule and layouts of the module fixtures.
+            weights = default_parity_dir() / "weights.json"
         self.weights_meta = json.loads(weights.read_text()) if weights.is_file() else {"repos": {}}
         layout = Path(layout_path) if layout_path else default_layout_path()
         # A folder may carry its own copy of the official layout; else the shared reference one, else

@@ -69,10 +69,25 @@ def iter_case_results(fixtures: FixtureSet, pattern: str | None = None) -> Itera
     for case in fixtures.cases:
         if pattern and pattern not in case["name"]:
             continue
+        if case.get("kind") == "pipeline":  # a whole official video run, through the video sampler's code
+            yield from run_pipeline(fixtures, case)
+            continue
         ctx = CaseContext(fixtures, case)
         for call in case["calls"]:
             yield from run_call(ctx, call)
         ctx.built.clear()
+
+
+def run_pipeline(fixtures: FixtureSet, case: dict) -> list[Comparison]:
+    """A ``pipeline`` case; a failure to build or run fails the case with its reason, never the run."""
+    from tests.parity.pipeline import run_pipeline_case
+
+    try:
+        return run_pipeline_case(fixtures, case)
+    except Exception as exc:
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        detail = f"{type(exc).__name__}: {exc} [{tb.filename.rsplit('/', 1)[-1]}:{tb.lineno}]"
+        return [Comparison(case["name"], "gen_video", "", float("nan"), None, False, detail)]
 
 
 def main(folder: str, pattern: str | None = None) -> int:

@@ -1,0 +1,206 @@
+"""HelloMeme Video Sampler: the official v3-v5 video schedule, sampled with ComfyUI's own samplers.
+
+The plan (levels, chunks, margins, pad sources) comes from :mod:`hellomeme_core.denoiser.video_schedule`.
+Each level (innermost first) is one ComfyUI sampling run over that level's frames; a
+``model_function_wrapper`` splits every denoiser call into the level's chunks (each with its frames'
+control features and its two pads) and averages the shared frames, before CFG as the official code
+does (CFG is linear, so ComfyUI's CFG after the average is the same). After a level, its final latents
+become the motion pads of the frames the level above needs (the reference pass).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+import comfy.model_management
+import comfy.model_patcher
+import comfy.patcher_extension
+import comfy.sample
+import comfy.samplers
+
+from hellomeme_core.denoiser.motion_pads import MotionPadBank
+from hellomeme_core.denoiser.video_schedule import (
+    Level, PadPolicy, denoiser_calls_per_step, margin_pass_frames, pad_policy, plan_levels)
+from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
+from hellomeme_core.versions import version_info
+
+from .progress import node_progress
+from .temporal import add_motion_pads
+from .unet_patches import CHUNK_KEY, HelloMemeUNetPatch, VideoChunk, current_patch
+
+NODE = "HelloMeme Video Sampler"
+_log = logging.getLogger("hellomeme")
+
+
+@dataclass
+class VideoRun:
+    """What a run produced, level by level (ComfyUI latent space), for tests and the parity runner."""
+
+    levels: list[Level]
+    policy: PadPolicy
+    passes: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # (depth, "main"/"margin") -> latents
+    chunks: dict[int, list[VideoChunk]] = field(default_factory=dict)  # depth -> what each chunk ran with
+
+
+def video_patch(model: comfy.model_patcher.ModelPatcher) -> HelloMemeUNetPatch:
+    """The HelloMeme configuration of a MODEL from Apply HelloMeme Temporal, or a clear error."""
+    patch = current_patch(model)
+    if patch is None or not patch.temporal:
+        what = "no HelloMeme patch" if patch is None else "only the image stage (Apply HelloMeme)"
+        raise HelloMemeError(f"{NODE}: the MODEL has {what}. Connect the MODEL output of Apply HelloMeme Temporal.")
+    return patch
+
+
+def schedule_policy(version: str) -> PadPolicy:
+    """The pad policy the sampler follows for ``version`` (v5c: the v5 schedule, said in the log)."""
+    if version_info(version).official_video is None:
+        _log.warning("HelloMeme %s has no official video pipeline; %s runs the v5 schedule with its motion modules.",
+                     version, NODE)
+        return PadPolicy.OVERWRITE
+    try:
+        return pad_policy(version)
+    except HelloMemeError as exc:
+        raise HelloMemeError(f"{NODE}: {exc} Sample {version} with a KSampler on the Apply HelloMeme Temporal MODEL "
+                             "(image stage first, then the video stage re-noised from it).") from exc
+
+
+def chunk_wrapper(level: Level, chunks: list[VideoChunk]) -> Callable:
+    """A ``model_function_wrapper``: the level's denoiser call as one call per chunk, shared frames averaged."""
+    n = len(level.frames)
+
+    def wrapper(apply_model, args: dict) -> torch.Tensor:
+        x, t, c, cou = args["input"], args["timestep"], args["c"], args["cond_or_uncond"]
+        if c.get("control") is not None:
+            raise HelloMemeError(f"{NODE}: ControlNet conditioning cannot be split into the schedule's chunks; "
+                                 "apply the ControlNet on the KSampler path instead.")
+        groups = len(cou)
+        if x.shape[0] != groups * n:
+            raise ShapeMismatchError(f"{NODE}: the sampler called the UNet with {x.shape[0]} latents, expected "
+                                     f"{groups} x {n} (this level's frames).")
+        out = torch.zeros_like(x)
+        count = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+        for positions, chunk in zip(level.chunks, chunks):
+            comfy.model_management.throw_exception_if_processing_interrupted()  # Cancel between chunks
+            rows = torch.tensor([g * n + p for g in range(groups) for p in positions], device=x.device)
+            part = {}
+            for key, value in c.items():
+                if key == "transformer_options":
+                    value = {**value, CHUNK_KEY: chunk}
+                elif isinstance(value, torch.Tensor) and value.shape[0] == x.shape[0]:
+                    value = value.index_select(0, rows.to(value.device))
+                part[key] = value
+            out.index_add_(0, rows, apply_model(x.index_select(0, rows), t.index_select(0, rows), **part))
+            count.index_add_(0, rows, torch.ones(len(rows), device=x.device, dtype=x.dtype))
+        return out / count.view(-1, *([1] * (x.dim() - 1)))
+
+    return wrapper
+
+
+def _pass_model(model, wrapper: Callable) -> comfy.model_patcher.ModelPatcher:
+    """A clone for one pass: the chunk wrapper in, the context windows of Apply HelloMeme Temporal out."""
+    m = model.clone()
+    m.model_options.pop("context_handler", None)
+    m.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "ContextWindows_prepare_sampling")
+    m.set_model_unet_function_wrapper(wrapper)
+    return m
+
+
+def official_start_noise(model, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """Noise such that ComfyUI's first latent is ``sigma_0 * noise``, as the official pipelines start.
+
+    ComfyUI starts a full denoise of an epsilon model at ``sqrt(1 + sigma_0^2) * noise``; the official
+    pipelines' scheduler (Euler, "linspace" spacing) at ``sigma_0 * noise``: 0.2 % apart at SD1.5's sigma_max.
+    """
+    sampling = model.get_model_object("model_sampling")
+    s0, s_max = float(sigmas[0]), float(sampling.sigma_max)
+    if math.isclose(s_max, s0, rel_tol=1e-5) or s0 > s_max:
+        return noise * (s0 / math.sqrt(1.0 + s0 * s0))
+    return noise
+
+
+def _sample_pass(model, wrapper, noise, latent_image, positive, negative, steps, cfg, sampler_name, scheduler,
+                 denoise, seed, sigmas, on_step) -> torch.Tensor:
+    m = _pass_model(model, wrapper)
+    if sigmas is None:
+        sigmas = comfy.samplers.KSampler(m, steps=steps, device=m.load_device, sampler=sampler_name,
+                                         scheduler=scheduler, denoise=denoise, model_options=m.model_options).sigmas
+    noise = official_start_noise(m, noise, sigmas)
+    return comfy.sample.sample(m, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
+                               denoise=denoise, sigmas=sigmas, callback=lambda *a: on_step(), disable_pbar=True,
+                               seed=seed)
+
+
+def sample_video(model, positive, negative, latent: dict, seed: int, steps: int, cfg: float, sampler_name: str,
+                 scheduler: str, denoise: float = 1.0, sigmas: torch.Tensor | None = None,
+                 noise: torch.Tensor | None = None) -> tuple[dict, VideoRun]:
+    """The official v3-v5 video schedule over ``latent`` (one latent per driving frame); the result and its levels.
+
+    ``sigmas`` (all passes) and ``noise`` (``(frames, 4, h, w)``, by position) replace ComfyUI's schedule
+    and seeded noise, for the parity runner.
+    """
+    patch = video_patch(model)
+    policy = schedule_policy(patch.version)
+    source = patch.source
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if not isinstance(samples, torch.Tensor) or samples.dim() != 4:
+        raise ShapeMismatchError(f"{NODE}: latent_image must be a LATENT batch (frames, 4, h, w).")
+    frames = samples.shape[0]
+    controls = source.num_control_frames
+    if controls is not None and controls != frames:
+        raise ShapeMismatchError(
+            f"{NODE}: the LATENT batch has {frames} latents but the driving motion has {controls} frames; the video "
+            "schedule needs one latent per driving frame (Empty Latent Image batch_size = the frame count).")
+    if noise is None:
+        noise = comfy.sample.prepare_noise(samples, seed)
+    hm_reference = source.hm_reference
+    levels = plan_levels(frames)
+    run = VideoRun(levels, policy)
+    _log.info("HelloMeme Video Sampler: %s schedule (%s pads), %d frames in %d level(s) of %s frames, %d denoiser "
+              "calls per step", patch.version, policy.value, frames, len(levels),
+              "/".join(str(len(lv.frames)) for lv in levels), denoiser_calls_per_step(levels, policy))
+    passes = len(levels) + (1 if policy is PadPolicy.KEEP_DEEPEST else 0)
+    bar = node_progress(passes * steps)
+    done = [0]
+
+    def on_step():
+        done[0] += 1
+        bar(done[0], passes * steps)
+
+    def sample(level: Level, chunks: list[VideoChunk], level_noise, positions) -> torch.Tensor:
+        image = {"samples": samples[positions]}
+        return _sample_pass(model, chunk_wrapper(level, chunks), level_noise, image["samples"], positive, negative,
+                            steps, cfg, sampler_name, scheduler, denoise, seed, sigmas, on_step)
+
+    bank: MotionPadBank | None = None
+    weights = next(patch.program.modules.parameters(), None)
+    dtype = weights.dtype if weights is not None else torch.float32  # pads kept in the HelloMeme networks' dtype
+    for level in reversed(levels):
+        if policy is PadPolicy.KEEP_DEEPEST and level.innermost:
+            # v3/v4: the two end frames first, with the image UNet (no motion modules, no pads), both from noise frame 0.
+            ends = margin_pass_frames(level)
+            margin = Level(level.depth, ends, ((0, 1),))
+            latents = sample(margin, [VideoChunk(ends, None, use_motion=False)], noise[[0, 0]], list(ends))
+            run.passes[(level.depth, "margin")] = latents
+            new = [(i, f) for i, f in enumerate(ends) if bank is None or f not in bank.frames]
+            new = list({f: i for i, f in new}.items())  # one pad per frame (a one-frame clip has first == last)
+            bank = add_motion_pads(model, hm_reference, latents[[i for _, i in new]], [f for f, _ in new], dtype,
+                                   bank, show_progress=False)
+        chunks = []
+        for i in range(len(level.chunks)):
+            ends = level.chunk_frames(i)
+            have = bank is not None and ends[0] in bank.frames and ends[-1] in bank.frames
+            chunks.append(VideoChunk(ends, bank.pads(ends[0], ends[-1]) if have else None))
+        run.chunks[level.depth] = chunks
+        latents = sample(level, chunks, noise[:len(level.frames)], list(level.frames))
+        run.passes[(level.depth, "main")] = latents
+        if level.depth == 0:
+            return {"samples": latents}, run
+        write = [(pos, f) for pos, f in enumerate(level.frames)
+                 if policy is PadPolicy.OVERWRITE or bank is None or f not in bank.frames]
+        bank = add_motion_pads(model, hm_reference, latents[[p for p, _ in write]], [f for _, f in write], dtype,
+                               bank, show_progress=False)
+    raise AssertionError("the plan has no level 0")  # plan_levels always ends with the whole clip
