@@ -67,6 +67,9 @@ class FixedStepSource:
 
 
 CHUNK_KEY = "hellomeme_video_chunk"  # transformer_options entry set by the video sampler for one UNet call
+# StepInputs.extra flag: AnimateDiff runs in this call. The official motion denoisers always run AnimateDiff
+# (``use_motion`` switches only HelloMeme's own motion modules); only the image UNet of a pass has none.
+ANIMATEDIFF_KEY = "animatediff"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class VideoChunk:
 
     frames: tuple[int, ...]
     pads: Mapping[str, torch.Tensor] | None = None
-    use_motion: bool = True
+    use_motion: bool = True  # False: neither HelloMeme's motion modules nor AnimateDiff run (the image UNet)
 
 
 @dataclass
@@ -119,6 +122,8 @@ class ComfyStepSource:
         order = chunk_rows(cou)
         use_motion = self.use_motion if chunk is None else chunk.use_motion
         step = StepInputs(num_frames=per, use_motion=use_motion, record=self.record)
+        if chunk is not None and not chunk.use_motion:
+            step.extra[ANIMATEDIFF_KEY] = False
         if self.reference is not None:
             step.reference = {k: _select_rows(v, order) for k, v in self.reference.items()}
         if chunk is not None:
@@ -184,7 +189,7 @@ class MotionSlot(nn.Module):
 def _motion_slot_handler(layer: MotionSlot, x, emb, context, transformer_options, output_shape=None,
                          time_context=None, num_video_frames=None, image_only_indicator=None):
     step = transformer_options.get(layer.options_key + ".step")
-    if step is None or not step.use_motion:  # the image-UNet passes of the video schedule skip the motion modules
+    if step is None or not step.extra.get(ANIMATEDIFF_KEY, True):  # the v3/v4 margin pass runs the image UNet
         return x
     return _module_dtype_call(layer.motion, x, num_frames=step.num_frames, device=layer.compute_device)
 

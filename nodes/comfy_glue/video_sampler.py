@@ -109,12 +109,16 @@ def _pass_model(model, wrapper: Callable) -> comfy.model_patcher.ModelPatcher:
     return m
 
 
-def official_start_noise(model, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """Noise such that ComfyUI's first latent is ``sigma_0 * noise``, as the official pipelines start.
+def official_start_noise(model, noise: torch.Tensor, sigmas: torch.Tensor, sampler_name: str) -> torch.Tensor:
+    """With ``euler``: noise such that ComfyUI's first latent is ``sigma_0 * noise``, where the official Euler starts.
 
-    ComfyUI starts a full denoise of an epsilon model at ``sqrt(1 + sigma_0^2) * noise``; the official
-    pipelines' scheduler (Euler, "linspace" spacing) at ``sigma_0 * noise``: 0.2 % apart at SD1.5's sigma_max.
+    ComfyUI starts a full denoise of an epsilon model at ``sqrt(1 + sigma_0^2) * noise``. The official v3/v4
+    scheduler (diffusers' Euler, "linspace" spacing) starts at ``sigma_0 * noise`` (0.2 % apart at SD1.5's
+    sigma_max); the official v5 DPM-Solver++ starts from unit noise in its variance-preserving form, which is
+    ComfyUI's start. So only Euler is adjusted.
     """
+    if sampler_name != "euler":
+        return noise
     sampling = model.get_model_object("model_sampling")
     s0, s_max = float(sigmas[0]), float(sampling.sigma_max)
     if math.isclose(s_max, s0, rel_tol=1e-5) or s0 > s_max:
@@ -128,7 +132,7 @@ def _sample_pass(model, wrapper, noise, latent_image, positive, negative, steps,
     if sigmas is None:
         sigmas = comfy.samplers.KSampler(m, steps=steps, device=m.load_device, sampler=sampler_name,
                                          scheduler=scheduler, denoise=denoise, model_options=m.model_options).sigmas
-    noise = official_start_noise(m, noise, sigmas)
+    noise = official_start_noise(m, noise, sigmas, sampler_name)
     return comfy.sample.sample(m, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
                                denoise=denoise, sigmas=sigmas, callback=lambda *a: on_step(), disable_pbar=True,
                                seed=seed)
