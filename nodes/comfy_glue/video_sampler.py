@@ -140,11 +140,12 @@ def _sample_pass(model, wrapper, noise, latent_image, positive, negative, steps,
 
 def sample_video(model, positive, negative, latent: dict, seed: int, steps: int, cfg: float, sampler_name: str,
                  scheduler: str, denoise: float = 1.0, sigmas: torch.Tensor | None = None,
-                 noise: torch.Tensor | None = None) -> tuple[dict, VideoRun]:
+                 noise: torch.Tensor | None = None, keep_chunks: bool = False) -> tuple[dict, VideoRun]:
     """The official v3-v5 video schedule over ``latent`` (one latent per driving frame); the result and its levels.
 
     ``sigmas`` (all passes) and ``noise`` (``(frames, 4, h, w)``, by position) replace ComfyUI's schedule
-    and seeded noise, for the parity runner.
+    and seeded noise, for the parity runner. ``keep_chunks`` keeps every chunk's pads in the returned run
+    (for tests: a long clip's pads would otherwise stay in memory after their level).
     """
     patch = video_patch(model)
     policy = schedule_policy(patch.version)
@@ -198,7 +199,8 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
             ends = level.chunk_frames(i)
             have = bank is not None and ends[0] in bank.frames and ends[-1] in bank.frames
             chunks.append(VideoChunk(ends, bank.pads(ends[0], ends[-1]) if have else None))
-        run.chunks[level.depth] = chunks
+        if keep_chunks:
+            run.chunks[level.depth] = chunks
         latents = sample(level, chunks, noise[:len(level.frames)], list(level.frames))
         run.passes[(level.depth, "main")] = latents
         if level.depth == 0:

@@ -26,7 +26,7 @@ def _run(model, texts, frames: int, seed: int = 1, steps: int = 1):
     from nodes.comfy_glue.video_sampler import sample_video
 
     latent = {"samples": torch.zeros(frames, 4, LAT, LAT)}
-    return sample_video(model, texts[0], texts[1], latent, seed, steps, 1.5, "euler", "normal")
+    return sample_video(model, texts[0], texts[1], latent, seed, steps, 1.5, "euler", "normal", keep_chunks=True)
 
 
 def test_each_call_is_split_into_the_chunks_and_shared_frames_are_averaged(comfy):

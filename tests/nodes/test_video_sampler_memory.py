@@ -3,8 +3,8 @@
 ``sample_video`` (the official v3-v5 schedule: 12-frame chunks at stride 11, chunk-boundary frames first one
 level deeper, motion pads from them) runs one UNet call per chunk, so 240 frames must peak above 24 frames
 only by the tensors that scale with length: latents (input, noise, every level's result and the sampler's
-working copies of them), the motion pads (the bank and each chunk's stacked pads, kept in the returned
-``VideoRun``) and at most one copy of the control features (those are computed by Apply HelloMeme before the
+working copies of them), the motion pads (the bank of the levels below, and one level's chunks
+stacked while it samples) and at most one copy of the control features (those are computed by Apply HelloMeme before the
 measured block). The bound is computed from those tensors' sizes; a per-chunk activation kept for the whole
 clip (22 chunks at depth 0 for 240 frames) would exceed it many times over.
 
@@ -31,25 +31,19 @@ WORKING_COPIES = 8  # sampler / chunk-wrapper tensors the size of a level's late
 ALLOCATOR_NOISE = 48 * 2**20  # RSS jitter of the allocator between two runs (as in test_temporal_memory)
 
 
-def _nbytes(tensors) -> int:
-    """Bytes of the distinct storages behind ``tensors`` (views of one storage count once)."""
-    seen, total = set(), 0
-    for t in tensors:
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in seen:
-            seen.add(storage.data_ptr())
-            total += storage.nbytes()
-    return total
-
-
 def _scaling_bytes(samples: torch.Tensor, out: torch.Tensor, run, source) -> dict[str, int]:
     """What may legitimately grow with the clip's length during ``sample_video``, by kind."""
     frame_latent = samples[0].numel() * 4  # float32
     level_frames = sum(len(level.frames) for level in run.levels)
     latents = 3 * samples.numel() * 4 + out.numel() * 4  # input, noise, its per-level slices, the result
     latents += sum(t.numel() * 4 for t in run.passes.values()) + WORKING_COPIES * level_frames * frame_latent
-    chunk_pads = _nbytes(t for chunks in run.chunks.values() for c in chunks if c.pads for t in c.pads.values())
-    pads = 2 * chunk_pads  # the stacked chunk pads + the bank rows they were stacked from (at most as large)
+    # Pads: one reference-pass row per key for every frame of the levels below the top (the bank), and one
+    # level's chunks stacked as [uncond, cond] x [first, last] while that level samples; doubled for slack.
+    features = source.hm_reference.features
+    row = sum(v[:1].numel() * v.element_size() for k, v in features.items() if k != "mid")  # "mid" aliases "up_0"
+    bank_rows = sum(len(level.frames) for level in run.levels[1:])
+    chunk_rows = 4 * max(len(level.chunks) for level in run.levels)
+    pads = 2 * (bank_rows + chunk_rows) * row
     control = sum(t.numel() * t.element_size() for feats in (source.control_cond, source.control_uncond)
                   for t in (feats or {}).values())
     return {"latents": latents, "pads": pads, "control": control}
