@@ -60,7 +60,7 @@ def load_models(version: str, precision: str) -> HelloMemeModels:
     dtype = resolve_precision(precision)
     bundle = load_bundle(chosen, hellomeme_model_dirs(), dtype, device=comfy.model_management.unet_offload_device(),
                          progress=node_progress(4))
-    models = HelloMemeModels.from_bundle(bundle, files_fingerprint(chosen))
+    models = HelloMemeModels.from_bundle(bundle)
     how = "auto-detected" if version == AUTO else "chosen"
     _log.info("HelloMeme: loaded %s (%s, %s) from %s", chosen, how, dtype_name(dtype),
               ", ".join(os.path.basename(os.path.dirname(p)) + "/" + os.path.basename(p) for p in bundle.sources.values()))

@@ -14,7 +14,7 @@ tables) that a partial load would leave behind.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -106,12 +106,11 @@ class HelloMemeModels:
     bundle: HMModelBundle
     unet_modules: comfy.model_patcher.ModelPatcher
     control: comfy.model_patcher.ModelPatcher
-    fingerprint: tuple = field(default=(), compare=False)
 
     @classmethod
-    def from_bundle(cls, bundle: HMModelBundle, fingerprint: tuple = ()) -> "HelloMemeModels":
+    def from_bundle(cls, bundle: HMModelBundle) -> "HelloMemeModels":
         return cls(bundle, managed(UNetModules(bundle), bundle.dtype),
-                   managed(ControlNetworks(bundle.control_networks), bundle.dtype), fingerprint)
+                   managed(ControlNetworks(bundle.control_networks), bundle.dtype))
 
     # What the nodes read of the bundle.
     @property

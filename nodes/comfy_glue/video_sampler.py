@@ -176,8 +176,7 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
         bar(done[0], passes * steps)
 
     def sample(level: Level, chunks: list[VideoChunk], level_noise, positions) -> torch.Tensor:
-        image = {"samples": samples[positions]}
-        return _sample_pass(model, chunk_wrapper(level, chunks), level_noise, image["samples"], positive, negative,
+        return _sample_pass(model, chunk_wrapper(level, chunks), level_noise, samples[positions], positive, negative,
                             steps, cfg, sampler_name, scheduler, denoise, seed, sigmas, on_step)
 
     bank: MotionPadBank | None = None
@@ -190,10 +189,10 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
             margin = Level(level.depth, ends, ((0, 1),))
             latents = sample(margin, [VideoChunk(ends, None, use_motion=False)], noise[[0, 0]], list(ends))
             run.passes[(level.depth, "margin")] = latents
-            new = [(i, f) for i, f in enumerate(ends) if bank is None or f not in bank.frames]
-            new = list({f: i for i, f in new}.items())  # one pad per frame (a one-frame clip has first == last)
-            bank = add_motion_pads(model, hm_reference, latents[[i for _, i in new]], [f for f, _ in new], dtype,
-                                   bank, show_progress=False)
+            # The innermost level has no pads yet; a one-frame clip has first == last: one pad for it.
+            new = {f: i for i, f in enumerate(ends)}
+            bank = add_motion_pads(model, hm_reference, latents[list(new.values())], list(new), dtype, bank,
+                                   show_progress=False)
         chunks = []
         for i in range(len(level.chunks)):
             ends = level.chunk_frames(i)
