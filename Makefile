@@ -1,6 +1,6 @@
 # HelloMeme for ComfyUI: developer commands.
 #   make test   - set up .venv (torch, a ComfyUI host tree, our requirements) and run the whole suite
-#   make demo   - run the main job as far as it exists, writing into out/
+#   make demo   - the main job into out/: motion, previews, and the meme itself when the model files are found
 #   make bench  - print speed and memory figures
 PYTHON ?= python3
 VENV ?= .venv
@@ -35,8 +35,26 @@ test: env browser
 test-fast: env
 	$(PY) -m pytest -m "not slow"
 
-demo: env
-	$(PY) -m hellomeme_core demo --out out
+# The demo makes the meme on a local ComfyUI with this extension installed. Inside ComfyUI/custom_nodes/ that is
+# the ComfyUI around the checkout; a bare checkout gets a copy of the host tree with the checkout linked into its
+# custom_nodes, made once under .venv/ and passed as COMFYUI_PATH. Model files: --models-dir in DEMO_ARGS or
+# $HELLOMEME_MODELS_DIR, else that ComfyUI's models/hellomeme (the demo lists what is missing and how to fetch it).
+#   make demo DEMO_ARGS="--models-dir /data/hellomeme --size 256 --steps 10"
+DEMO_ARGS ?=
+ifeq ($(notdir $(patsubst %/,%,$(dir $(CURDIR)))),custom_nodes)
+DEMO_TREE :=
+DEMO_TREE_STAMP :=
+else
+DEMO_TREE := $(abspath $(VENV))/demo-comfyui/ComfyUI
+DEMO_TREE_STAMP := $(VENV)/demo-comfyui/.hellomeme-tree
+endif
+
+$(VENV)/demo-comfyui/.hellomeme-tree: | $(STAMP)
+	$(PY) -m tests.support.comfy_host tree $(DEMO_TREE)
+	touch $@
+
+demo: env $(DEMO_TREE_STAMP)
+	$(if $(DEMO_TREE),COMFYUI_PATH="$(DEMO_TREE)" )$(PY) -m hellomeme_core demo --out out $(DEMO_ARGS)
 
 bench: env
 	$(PY) -m tests.bench

@@ -19,6 +19,9 @@ from hellomeme_core.face.head_pose import FOCAL_LENGTH, euler_to_matrix
 _HALF_SIDE = 0.05
 _DEPTH_SCALE = 0.05
 _LINE_THICKNESS = 15
+# The official code draws at 512 only (the size of the crop the pose is measured in). Other sizes draw the
+# same picture scaled: focal length and line thickness grow with size / 512 (exactly 1 at 512).
+_OFFICIAL_SIZE = 512
 # BGR colours of the four edges (drawn in this order; later edges paint over earlier ones).
 _EDGE_COLOURS_BGR = ((0, 255, 0), (255, 0, 0), (0, 0, 255), (255, 0, 255))
 _TO_UNIT = (np.arange(256) / 255.0 * 2 - 1).astype(np.float32)
@@ -53,7 +56,7 @@ def project_face_square(angles: np.ndarray, translation: np.ndarray, size: int) 
     points = corners[None] @ rotation + translation[:, None, :].astype(np.float64)
     # Pinhole camera looking down -z (z flipped, then intrinsics), with the same matrix products as
     # the official code so float64 rounding, and so the truncated corners, match exactly.
-    focal = FOCAL_LENGTH * _DEPTH_SCALE
+    focal = FOCAL_LENGTH * _DEPTH_SCALE * (size / _OFFICIAL_SIZE)
     intrinsics = np.array([[focal, 0.0, size * 0.5], [0.0, focal, size * 0.5], [0.0, 0.0, 1.0]])
     flip_z = np.array([[1, 0, 0], [0, 1, 0], [0, 0, -1]])
     homogeneous = (points @ flip_z) @ intrinsics.T
@@ -66,9 +69,10 @@ def draw_face_square(corners: np.ndarray, size: int) -> np.ndarray:
     """One BGR uint8 (size, size, 3) image of the four edges; corners (4, 2) float, truncated to int."""
     points = corners.astype(np.int32)
     image = np.zeros((size, size, 3), dtype=np.uint8)
+    thickness = max(1, round(_LINE_THICKNESS * size / _OFFICIAL_SIZE))
     for edge, colour in enumerate(_EDGE_COLOURS_BGR):
         start, end = points[edge], points[(edge + 1) % 4]
-        cv2.line(image, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), colour, _LINE_THICKNESS)
+        cv2.line(image, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), colour, thickness)
     return image
 
 

@@ -38,6 +38,11 @@ class Version:
     # None where no official video pipeline exists.
     official_video: str | None = None
 
+    # The official sampler of this version (scheduler class of its official pipelines): "euler"
+    # (EulerDiscreteScheduler, v1-v4) or "dpm_solver_pp_sde" (DPMSolverMultistepScheduler with
+    # algorithm_type="sde-dpmsolver++", the v5 family).
+    official_sampler: str = "euler"
+
     def repos(self, stage: str = "video") -> tuple[str, ...]:
         """Weight repos ``stage`` needs: "image" (one frame) or "video" (+ the temporal modules)."""
         if stage == "image":
@@ -46,8 +51,16 @@ class Version:
             return self.image_repos + tuple(r for r in self.video_repos if r not in self.image_repos)
         raise ValueError(f"stage must be 'image' or 'video', not {stage!r}")
 
+    def required_repos(self, stage: str = "video") -> tuple[str, ...]:
+        """Every file ``stage`` needs: the networks (``repos``) and the PD-FGC encoder of the official
+        default expression input (loaded by the face analyzer, not with the networks)."""
+        return self.repos(stage) + EXPRESSION_REPOS
 
+
+# The PD-FGC motion encoder: the official default expression input (``cntrl2``) of every version.
+EXPRESSION_REPOS = ("songkey/pd_fgc_motion",)
 _HM5_VIDEO = ("songkey/hm5_motion",)
+_DPM_SDE = "dpm_solver_pp_sde"
 TABLE: tuple[Version, ...] = (
     Version("v1", Family.HM, ("songkey/hm_reference", "songkey/hm_control", "songkey/hm_control2"),
             ("songkey/hm_animatediff_frame12",), official_video="two_stage"),
@@ -58,13 +71,29 @@ TABLE: tuple[Version, ...] = (
     Version("v4", Family.HM3, ("songkey/hm4_reference", "songkey/hm_control_base", "songkey/hm4_control_proj"),
             ("songkey/hm4_motion", "songkey/hm4_animatediff"), official_video="recursive_keep_deepest"),
     Version("v5", Family.HM3, ("songkey/hm5_reference", "songkey/hm5_control_base", "songkey/hm5_control_proj"),
-            _HM5_VIDEO, official_video="recursive_overwrite"),
+            _HM5_VIDEO, official_video="recursive_overwrite", official_sampler=_DPM_SDE),
     Version("v5b", Family.HM3, ("songkey/hm5b_reference", "songkey/hm5_control_base", "songkey/hm5_control_proj"),
-            _HM5_VIDEO, official_video="recursive_overwrite"),
+            _HM5_VIDEO, official_video="recursive_overwrite", official_sampler=_DPM_SDE),
     Version("v5c", Family.HM3, ("songkey/hm5c_reference", "songkey/hm5_control_base", "songkey/hm5c_control_proj"),
-            _HM5_VIDEO, reference_with_control=True),
+            _HM5_VIDEO, reference_with_control=True, official_sampler=_DPM_SDE),
 )
 VERSIONS: tuple[str, ...] = tuple(v.name for v in TABLE)  # oldest first
+# What "auto" prefers, first choice first. Video: the versions of the official video pipelines, the newest
+# the official app offers (v5) first; v5b (reachable only from the official scripts) and v5c (no official
+# video pipeline) last. One image: the official app's default v5c first, then newest to oldest.
+AUTO_ORDER = {
+    "video": ("v5", "v4", "v3", "v2", "v1", "v5b", "v5c"),
+    "image": ("v5c", "v5b", "v5", "v4", "v3", "v2", "v1"),
+}
+
+# The official prompt (hellomeme/model_config.json "prompt") the official video pipeline appends to the
+# user's prompt (joined by ", "; alone when the user gives none). The negative prompt is empty. (The official
+# v5b/v5c single-image pipeline uses another one, "prompt_new".)
+OFFICIAL_PROMPT = ("(best quality), highly detailed, ultra-detailed, headshot, person, well-placed five sense organs, "
+                   "looking at the viewer, centered composition, sharp focus, realistic skin texture")
+# The official expression inputs: PD-FGC embedding (cntrl2, the default) or ARKit coefficients + CLIP
+# face-part embeddings (cntrl1).
+EXPRESSION_MODES = ("pd_fgc", "arkit")
 _BY_NAME = {v.name: v for v in TABLE}
 
 
@@ -83,4 +112,5 @@ def family_for_version(name: str) -> Family:
 
 def versions_using(repo: str) -> list[str]:
     """Versions whose image or video stage uses ``repo`` (``songkey/<name>``), oldest first."""
-    return [v.name for v in TABLE if repo in v.repos("video")]
+    return [v.name for v in TABLE if repo in v.required_repos("video")]
+

@@ -19,16 +19,21 @@ class HelloMemeReference(io.ComfyNode):
                         "zero latent for the negative side, as the official pipelines do) and keeps the features "
                         "HelloMeme's reference attention reads at every step.",
             inputs=[
-                io.Model.Input("model", tooltip="SD1.5 MODEL for the reference pass. The official 'stylize' option uses plain "
-                                                "SD1.5 here while the denoiser uses your checkpoint; any SD1.5 MODEL works."),
+                io.Model.Input("model", tooltip="SD1.5 MODEL for the reference pass. Official (stylize x1): plain SD1.5 here, "
+                                                "your stylised checkpoint only as the denoiser (Apply HelloMeme); any SD1.5 "
+                                                "MODEL works."),
                 io.Vae.Input("vae", tooltip="VAE that encodes the reference image (the SD1.5 VAE of your checkpoint)."),
-                io.Image.Input("image", tooltip="The reference portrait; its size must equal the generation size "
-                                                "(multiples of 64, e.g. 512x512). Only the first image is used."),
+                io.Image.Input("image", tooltip="The reference portrait cut to the official face crop (the face_crop output "
+                                                "of Extract Face Motion on the portrait); its size must equal the generation "
+                                                "size (multiples of 64, e.g. 512x512). Only the first image is used."),
                 io.Conditioning.Input("positive", tooltip="Prompt for the reference pass (the official pipelines use the main prompt)."),
                 io.Conditioning.Input("negative", tooltip="Negative prompt, used with the zero-latent unconditional reference."),
                 HMModels.Input("hm_models", optional=True, tooltip="Only for v5c: its reference pass also takes the reference face's control features."),
                 io.Image.Input("reference_condition", optional=True, tooltip="v5c only: pose condition image of the reference face (Render Pose Condition)."),
-                FaceMotion.Input("reference_motion", optional=True, tooltip="v5c only: face motion of the reference image (Extract Face Motion)."),
+                FaceMotion.Input("reference_motion", optional=True, tooltip=
+                                 "Face motion of the reference portrait (Extract Face Motion). Every version: checks that "
+                                 "image is the face crop the reference pose was measured in (a warning if not). v5c: its "
+                                 "expression also goes into the reference pass."),
             ],
             outputs=[HMReference.Output(display_name="hm_reference", tooltip="Reference features for Apply HelloMeme (valid for this image size only).")],
         )

@@ -38,7 +38,8 @@ def test_object_info_lists_our_nodes_with_tooltips(comfy_server):
     current = {name for name, entry in ours.items() if not entry.get("deprecated")}
     assert current == {"HelloMemeModelFiles", "HelloMemeLoadFaceAnalyzer", "HelloMemeExtractFaceMotion",
                        "HelloMemeRenderPoseCondition", "HelloMemeLoadModels", "HelloMemeReference", "HelloMemeApply",
-                       "HelloMemeApplyTemporal", "HelloMemeVideoSampler"}
+                       "HelloMemeApplyTemporal", "HelloMemeVideoSampler", "HelloMemeLoadDrivingVideo",
+                       "HelloMemePasteBack"}
     for old, new in {"LoadHelloMemeModels": "HelloMemeLoadModels", "ApplyHelloMeme": "HelloMemeApply",
                      "ApplyHelloMemeTemporal": "HelloMemeApplyTemporal"}.items():
         assert ours[old]["deprecated"] is True and ours[old]["input"] == ours[new]["input"]

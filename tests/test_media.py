@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hellomeme_core.errors import MediaError
-from hellomeme_core.media import read_image, read_media, read_video, write_video
+from hellomeme_core.media import _video_header, exact_rate, read_image, read_media, read_video, video_header, write_video
 from tests.face.media_cache import media_path
 
 
@@ -15,6 +15,28 @@ def test_driving_video_frames_fps_and_audio():
     assert c.fps == pytest.approx(15.0) and c.audio_path == str(media_path("driving/qie.mp4"))
     assert c.size == (512, 512)
     assert read_video(media_path("driving/qie.mp4"), max_frames=5).frames.shape[0] == 5
+
+
+def test_variable_rate_video_reports_the_rate_its_frames_come_at():
+    """amns.mp4 states 29.44 fps on average (what imageio-ffmpeg reports); ffmpeg delivers 30 fps (its tbr)."""
+    path = media_path("driving/amns.mp4")
+    header, _ = video_header(path)
+    assert header.stated_fps == pytest.approx(29.44) and header.fps == 30.0 and header.has_audio
+    c = read_video(path)
+    assert c.fps == 30.0 and len(c.frames) == 106 and c.promised_frames == round(3.47 * 30)
+    assert len(c.frames) / c.fps == pytest.approx(header.duration, abs=0.1)  # the rate that spans the clip
+    # One extra ffmpeg run per file: a second read finds its header remembered.
+    hits = _video_header.cache_info().hits
+    assert read_video(path, max_frames=2).fps == 30.0 and _video_header.cache_info().hits == hits + 1
+
+
+def test_rates_printed_rounded_are_made_exact(tmp_path):
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=s=32x32:r=30000/1001", "-frames:v", "5", "-c:v", "libx264", "-pix_fmt",
+            "yuv420p", str(tmp_path / "ntsc.mp4"))
+    assert read_video(tmp_path / "ntsc.mp4").fps == pytest.approx(30000 / 1001, abs=1e-12)
+    assert exact_rate(23.98) == pytest.approx(24000 / 1001, abs=1e-12)
+    assert exact_rate(59.94) == pytest.approx(60000 / 1001, abs=1e-12)
+    assert [exact_rate(r) for r in (30.0, 29.44, 12.5, 15.0, 0.0)] == [30.0, 29.44, 12.5, 15.0, 0.0]
 
 
 def test_images_any_format_to_rgb():

@@ -119,12 +119,14 @@ def test_layout_data_is_the_shared_reference():
 def test_every_official_repo_belongs_to_a_version():
     assert len(layout.official_repos()) == 24
     used = {r for v in layout.VERSIONS for r in layout.version_repos(v, "video")}
-    assert used == set(layout.official_repos())
+    assert used == set(layout.official_repos()) | {layout.PD_FGC_REPO}
     for v in layout.VERSIONS:
         image = layout.version_repos(v, "image")
         assert set(image) < set(layout.version_repos(v, "video"))
-        assert not any("motion" in r or "animatediff" in r for r in image)
-    assert layout.version_repos("v5c", "image") == ["songkey/hm5c_reference", "songkey/hm5_control_base", "songkey/hm5c_control_proj"]
+        assert not any(("motion" in r and r != layout.PD_FGC_REPO) or "animatediff" in r for r in image)
+        assert image[-1] == layout.PD_FGC_REPO  # every version needs the official default expression encoder
+    assert layout.version_repos("v5c", "image") == ["songkey/hm5c_reference", "songkey/hm5_control_base",
+                                                    "songkey/hm5c_control_proj", layout.PD_FGC_REPO]
     with pytest.raises(KeyError, match="v9"):
         layout.version_repos("v9")
 
@@ -308,8 +310,10 @@ def test_manifest_covers_every_file():
             assert got == set(layout.version_repos(v, stage)), (v, stage)
     toolkit = {e.path for e in m.of_kind("face_toolkit")}
     assert {"hello_group_facemodel/hello_face_det.onnx", "hello_group_facemodel/hello_face_landmark.onnx",
-            "hello_group_facemodel/hello_3dmm.onnx", "hello_group_facemodel/hello_arkit_blendshape.onnx",
-            "pd_fgc_motion/diffusion_pytorch_model.safetensors"} <= toolkit
+            "hello_group_facemodel/hello_3dmm.onnx", "hello_group_facemodel/hello_arkit_blendshape.onnx"} <= toolkit
+    # The PD-FGC encoder (the official default expression input) is required with every version.
+    pd_fgc = m.by_id("pd_fgc_motion")
+    assert not pd_fgc.optional and set(pd_fgc.versions) == set(layout.VERSIONS) and "Load HelloMeme Models" in pd_fgc.nodes
     assert m.of_kind("clip_vision")[0].folder == "clip_vision"
     assert m.of_kind("checkpoint")[0].folder == "checkpoints"
     for e in m.entries:
@@ -365,8 +369,8 @@ def test_folder_without_weights_is_missing_not_corrupt(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     (folder / "diffusion_pytorch_model.safetensors.part").write_bytes(b"\0" * 10)
-    report = detect_versions(tmp_path, ["v5"])["v5"].files[-1]
+    report = next(f for f in detect_versions(tmp_path, ["v5"])["v5"].files if f.repo == "songkey/hm5_motion")
     assert report.status == "missing" and "unfinished download" in report.message
     (folder / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x02")
-    report = detect_versions(tmp_path, ["v5"])["v5"].files[-1]
+    report = next(f for f in detect_versions(tmp_path, ["v5"])["v5"].files if f.repo == "songkey/hm5_motion")
     assert report.status == "corrupt" and "safetensors only" in report.message

@@ -12,23 +12,24 @@ from ..errors import MissingModelFileError, WeightFileError
 from ..model_files import layout
 from ..model_files.check import check_file, detect_versions, find_repo_file
 from ..model_files.safetensors_io import load_state_dict
-from ..versions import VERSIONS, version_info
+from ..versions import AUTO_ORDER, EXPRESSION_REPOS, version_info
 from .bundle import HMModelBundle
 
 _REFERENCE_SUFFIX = "_reference"
 _CONTROL_MARKERS = ("_control",)
 
 
-def detect_version(models_dirs: Iterable[str | os.PathLike]) -> str:
-    """The newest version whose image-stage files are all present (v5c first, v1 last)."""
+def detect_version(models_dirs: Iterable[str | os.PathLike], task: str = "video") -> str:
+    """The version ``auto`` loads: the first of ``AUTO_ORDER[task]`` whose image-stage files are all present
+    (video: v5 first, v5c last, as the official video pipelines; image: v5c first)."""
     dirs = list(models_dirs)
     statuses = detect_versions(dirs)
-    for version in reversed(VERSIONS):
+    for version in AUTO_ORDER[task]:
         if statuses[version].image_ready:
             return version
     where = ", ".join(str(d) for d in dirs) or "(no models/hellomeme folder)"
     raise MissingModelFileError(
-        f"No complete HelloMeme version found in {where}. Download one, e.g.: python -m hellomeme_core download --version v5b "
+        f"No complete HelloMeme version found in {where}. Download one, e.g.: python -m hellomeme_core download --version v5 "
         "(or ask for one version by name to see which file is missing)."
     )
 
@@ -65,28 +66,31 @@ def load_bundle(version: str, models_dirs: Iterable[str | os.PathLike], dtype: t
     all_repos = layout.version_repos(version, "video")
     for done, repo in enumerate(all_repos, 1):
         path = find_repo_file(dirs, repo)
-        if path is None:
-            if repo in image_repos:
-                raise _missing(repo, version, dirs)
-            continue  # temporal files are optional until the video stage needs them
-        # The file's own keys pick the module class, so first make sure it is the network this slot
-        # needs (an hm4_reference in the hm5_reference folder would otherwise load and run silently).
-        report = check_file(path, repo, version)
-        if not report.ok:
-            raise WeightFileError(f"HelloMeme {version}: {report.problem}", fix=report.fix)
-        sd = load_state_dict(report.path or path)
-        source = str(report.path or path)
-        sources[repo] = source
-        name = layout.short_name(repo)
-        if name.endswith(_REFERENCE_SUFFIX):
-            reference = load_adapter(sd, source)
-        elif any(m in name for m in _CONTROL_MARKERS):
-            controls.append(load_control_network(sd, source))
-        elif "animatediff" in name:
-            animatediff = load_adapter(sd, source)
-        else:
-            motion = load_adapter(sd, source)
-        del sd
+        if path is None and repo in image_repos:
+            raise _missing(repo, version, dirs)
+        # Temporal files are optional until the video stage needs them; the PD-FGC encoder is required (the
+        # official default expression input) but run by the face analyzer, so only its presence counts here.
+        if path is not None and repo in EXPRESSION_REPOS:
+            sources[repo] = str(path)
+        elif path is not None:
+            # The file's own keys pick the module class, so first make sure it is the network this slot
+            # needs (an hm4_reference in the hm5_reference folder would otherwise load and run silently).
+            report = check_file(path, repo, version)
+            if not report.ok:
+                raise WeightFileError(f"HelloMeme {version}: {report.problem}", fix=report.fix)
+            sd = load_state_dict(report.path or path)
+            source = str(report.path or path)
+            sources[repo] = source
+            name = layout.short_name(repo)
+            if name.endswith(_REFERENCE_SUFFIX):
+                reference = load_adapter(sd, source)
+            elif any(m in name for m in _CONTROL_MARKERS):
+                controls.append(load_control_network(sd, source))
+            elif "animatediff" in name:
+                animatediff = load_adapter(sd, source)
+            else:
+                motion = load_adapter(sd, source)
+            del sd
         if progress is not None:
             progress(done, len(all_repos))
     for module in [reference, *controls, motion, animatediff]:

@@ -19,6 +19,7 @@ class HMReference:
     carried control features (v5c), which ties the reference to that version. ``context`` is the
     ``[negative, positive]`` text context of the pass and ``pass_model`` the UNet that ran it (opaque
     here; a ComfyUI MODEL in the nodes): the motion pads of the video stage are made the same way.
+    ``warnings``: problems found with the inputs of the pass, repeated where the reference is used.
     """
 
     features: dict[str, torch.Tensor]
@@ -26,6 +27,7 @@ class HMReference:
     control_version: str | None = None
     context: torch.Tensor | None = None
     pass_model: Any = field(default=None, repr=False, compare=False)
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: dict[str, torch.Tensor], latent_size: tuple[int, int],

@@ -145,3 +145,51 @@ def denoiser_calls_per_step(levels: list[Level], policy: PadPolicy) -> int:
     if policy is PadPolicy.KEEP_DEEPEST:
         calls += 1  # the innermost margin pass: its two frames in one call
     return calls
+
+
+# The v1/v2 two-stage pipeline (official ``pipline_hm_video``): a per-frame image stage of at most this many
+# steps, then AnimateDiff windows of 12 frames overlapping by ``patch_overlap`` (4 in the official app).
+TWO_STAGE_IMAGE_STEPS = 10
+TWO_STAGE_OVERLAP = 4
+
+
+@dataclass(frozen=True)
+class TwoStagePlan:
+    """The v1/v2 video stage over a clip padded at its end, as the official pipeline pads it.
+
+    ``frames``: the video frame whose control features each position uses (the padding repeats the last
+    frame); ``start_frames``: the image-stage latent each position starts from (the official padding copies
+    the second-to-last frame's latent); ``chunks``: window positions (the last window runs to the end)."""
+
+    num_frames: int
+    frames: tuple[int, ...]
+    start_frames: tuple[int, ...]
+    chunks: tuple[tuple[int, ...], ...]
+
+    @staticmethod
+    def image_steps(steps: int) -> int:
+        """Steps of the per-frame image stage: the official ``min(10, steps)``."""
+        return min(TWO_STAGE_IMAGE_STEPS, steps)
+
+
+def plan_two_stage(num_frames: int, overlap: int = TWO_STAGE_OVERLAP) -> TwoStagePlan:
+    """The official v1/v2 video-stage windows for ``num_frames`` frames.
+
+    Windows of 12 at stride ``12 - overlap`` (overlap clamped to 0..5); the clip is padded with
+    ``stride - (n - overlap) % stride`` positions (always at least one, as officially). Where the official
+    code finds no window (clips of 1-3 frames, which crash there) one window covers every position, as it
+    evidently intends; a one-frame clip pads with its only frame (the official code's ``[-2:-1]`` is empty).
+    """
+    if num_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got {num_frames}")
+    overlap = min(max(0, overlap), CHUNK_FRAMES // 2 - 1)
+    stride = CHUNK_FRAMES - overlap
+    pad = stride - (num_frames - overlap) % stride
+    padded = num_frames + pad
+    chunks = [tuple(range(i, min(i + CHUNK_FRAMES, padded))) for i in range(0, padded - stride + 1, stride)]
+    if not chunks:
+        chunks = [tuple(range(padded))]
+    chunks[-1] = tuple(range(chunks[-1][0], padded))
+    last, before_last = num_frames - 1, max(num_frames - 2, 0)
+    return TwoStagePlan(num_frames, tuple(range(num_frames)) + (last,) * pad,
+                        tuple(range(num_frames)) + (before_last,) * pad, tuple(chunks))

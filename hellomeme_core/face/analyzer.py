@@ -1,10 +1,13 @@
 """Picks a face backend, and turns its per-frame output into FACE_MOTION (no-face policy, smoothing)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
 from hellomeme_core.errors import HelloMemeError
+from hellomeme_core.face.face_choice import LARGEST
 from hellomeme_core.face.frames import FaceAnalyzer, FrameAnalysis, Progress, check_frames
 from hellomeme_core.face.mediapipe_backend import MediapipeFaceAnalyzer
 from hellomeme_core.face.no_face import apply_fill, fill_plan
@@ -34,15 +37,18 @@ def extract_face_motion(
     smoothing: float = 0.0,
     progress: Progress | None = None,
     source: str = "input",
+    face_index: int = LARGEST,
 ) -> FaceMotion:
     """Analyze frames (F, H, W, 3) and return their FACE_MOTION.
 
     Frames without a face follow ``no_face_policy`` (hold / interpolate / drop / error) and are counted in
     ``frames_without_face`` under every policy (``no_face_indices`` lists them); ``smoothing``
-    (0..1) is the One Euro strength applied over time to pose, expression and landmarks.
+    (0..1) is the One Euro strength applied over time to pose, expression and landmarks. ``face_index``
+    picks the face when a frame has several: -1 the largest (official), 0, 1, ... counted from the left
+    (a frame with fewer faces counts as a frame without a face).
     """
     frames = check_frames(frames)
-    analysis = analyzer.analyze(frames, progress)
+    analysis = analyzer.analyze(frames, progress, face_index=face_index)
     rows, pairs, weight = fill_plan(analysis.found, no_face_policy, source=source)
     fill = lambda values: apply_fill(values, pairs, weight)  # noqa: E731
     angles, translation = fill(analysis.angles), fill(analysis.translation)
@@ -74,10 +80,17 @@ def extract_face_motion(
 BACKENDS = ("mediapipe", "official")
 
 
-def load_face_analyzer(backend: str = "mediapipe", device: str = "auto", model_dir: str | None = None) -> FaceAnalyzer:
-    """The analyzer for ``backend``: "mediapipe" (bundled, CPU) or "official" (HelloMeme ONNX toolkit)."""
+def load_face_analyzer(backend: str = "mediapipe", device: str = "auto", model_dir: str | None = None,
+                       pd_fgc_path: str | os.PathLike | None = None) -> FaceAnalyzer:
+    """The analyzer for ``backend``: "mediapipe" (bundled, CPU) or "official" (HelloMeme ONNX toolkit); with
+    ``pd_fgc_path`` (songkey/pd_fgc_motion, folder or file) it also returns the PD-FGC embedding ``pd_fpg``,
+    its encoder run on ``device`` ("auto": CUDA when torch has it)."""
     if backend == "mediapipe":
-        return MediapipeFaceAnalyzer()
-    if backend == "official":
-        return OfficialFaceAnalyzer(model_dir=model_dir, device=device)
-    raise HelloMemeError(f"face analyzer: unknown backend {backend!r}; choose one of {BACKENDS}")
+        analyzer = MediapipeFaceAnalyzer()
+    elif backend == "official":
+        analyzer = OfficialFaceAnalyzer(model_dir=model_dir, device=device)
+    else:
+        raise HelloMemeError(f"face analyzer: unknown backend {backend!r}; choose one of {BACKENDS}")
+    if pd_fgc_path is not None:
+        analyzer.load_pd_fgc(pd_fgc_path, device)
+    return analyzer

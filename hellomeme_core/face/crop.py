@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 
 CROP_SIZE = 512
-_FACE_TO_CROP = 3.0  # crop side = 3 x the mean face box's larger side
-_LIFT = 0.115  # the crop centre sits this fraction of the side above the faces' centre
+FACE_TO_CROP = 3.0  # crop side = 3 x the mean face box's larger side
+CROP_LIFT = 0.115  # the crop centre sits this fraction of the side above the faces' centre
 
 
 def clip_crop_box(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -16,9 +16,9 @@ def clip_crop_box(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
     tl, br = points.min(axis=1), points.max(axis=1)
     mean_wh = (br - tl).mean(axis=0)
     all_tl, all_br = tl.min(axis=0), br.max(axis=0)
-    side = min(mean_wh.max() * _FACE_TO_CROP, min(width, height) - 1)
+    side = min(mean_wh.max() * FACE_TO_CROP, min(width, height) - 1)
     centre = (all_tl + all_br) * 0.5
-    centre[1] -= side * _LIFT
+    centre[1] -= side * CROP_LIFT
     ftl, fbr = centre - side * 0.5, centre + side * 0.5
     # Slide the square back inside the frame, as the official code does, one side at a time.
     for axis, limit in ((0, width), (1, height)):

@@ -36,7 +36,9 @@ class FaceAnalyzer(Protocol):
     name: str
     device: str
 
-    def analyze(self, frames: np.ndarray, progress: Progress | None = None) -> FrameAnalysis: ...
+    def analyze(self, frames: np.ndarray, progress: Progress | None = None, face_index: int = -1) -> FrameAnalysis:
+        """Per-frame analysis of one face: the largest (``face_index`` -1) or the n-th from the left."""
+        ...
 
 
 def check_frames(frames: np.ndarray) -> np.ndarray:

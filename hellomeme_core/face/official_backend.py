@@ -1,6 +1,7 @@
 """The official HelloMeme face toolkit (``songkey/hello_group_facemodel``) through onnxruntime: face
 detector (NanoDet), 222-point aligner, 3DMM pose regressor, ARKit blendshape regressor; plus the
-PD-FGC motion encoder (``hellomeme_core.pd_fgc``) for the ``pd_fpg`` embedding.
+PD-FGC motion encoder (``pd_fgc_expression``, shared with the mediapipe backend) for the ``pd_fpg`` embedding.
+As officially, head pose, ARKit and PD-FGC all read the clip's 512 face crop with the landmarks moved into it.
 
 Signatures of the four networks: detector input (1, 3, 272, 160) BGR normalised by
 NanoDet mean/std, outputs three score maps (1, cells, 1) then three box distributions (1, cells, 32) for
@@ -24,7 +25,9 @@ import numpy as np
 from hellomeme_core.errors import HelloMemeError, MissingModelFileError
 from hellomeme_core.face.frames import FrameAnalysis, Progress, check_frames
 from hellomeme_core.face.crop import CROP_SIZE, clip_crop_box, crop_frames, points_to_crop
+from hellomeme_core.face.face_choice import LARGEST, check_face_index, pick_face, require_face_count
 from hellomeme_core.face.head_pose import FOCAL_LENGTH
+from hellomeme_core.face.pd_fgc_expression import PdFgcSupport
 
 TOOLKIT_FILES = {
     "detector": "hello_face_det.onnx",
@@ -48,9 +51,6 @@ _ANGLES = slice(526 + 203 + 439, 526 + 203 + 439 + 3)
 _TRANSLATION = slice(526 + 203 + 439 + 3 + 27, None)
 _NET_SIZE = 224
 _POSE_EXPAND, _ARKIT_EXPAND = 0.35, 0.15
-# PD-FGC crop: five 222-point anchors warped onto a 224 template, as the official pipeline aligns it.
-_PD_ANCHORS = [182, 202, 36, 149, 133]
-_PD_TEMPLATE = np.array([[0.3843, 0.27], [0.62, 0.2668], [0.503, 0.4185], [0.406, 0.5273], [0.5977, 0.525]]) * 224
 
 
 def find_toolkit_dir(dirs: Iterable[str | os.PathLike]) -> Path | None:
@@ -122,8 +122,8 @@ def crop_translation_to_full(crop_t: np.ndarray, crop_centre: np.ndarray, scale:
     return np.array([x, y, crop_t[2] * scale], dtype=np.float32)
 
 
-class OfficialFaceAnalyzer:
-    """FACE_ANALYZER over the official ONNX toolkit (and PD-FGC when loaded)."""
+class OfficialFaceAnalyzer(PdFgcSupport):
+    """FACE_ANALYZER over the official ONNX toolkit (and PD-FGC when loaded, ``load_pd_fgc``)."""
 
     name = "official"
 
@@ -142,13 +142,6 @@ class OfficialFaceAnalyzer:
         self.sessions = {key: _session(folder / name, device) for key, name in TOOLKIT_FILES.items()}
         self.device = "cuda" if "CUDAExecutionProvider" in self.sessions["pose"].get_providers() else "cpu"
         self.pd_fgc = None
-
-    def load_pd_fgc(self, path: str | os.PathLike) -> None:
-        """Load the PD-FGC motion encoder (safetensors) so ``analyze`` also returns ``pd_fpg``."""
-        from hellomeme_core.model_files.safetensors_io import load_state_dict
-        from hellomeme_core.pd_fgc import FanEncoder
-
-        self.pd_fgc = FanEncoder.from_state_dict(load_state_dict(str(path)), source=str(path)).eval()
 
     def _run(self, key: str, tensor: np.ndarray) -> list[np.ndarray]:
         session = self.sessions[key]
@@ -201,6 +194,27 @@ class OfficialFaceAnalyzer:
             m, _ = landmark_warp(points, _ALIGN_SIZE, _ALIGN_EXPAND, float(np.degrees(np.arctan2(eye[1], eye[0] + 1e-8))))
         return points.astype(np.float32), prob
 
+    def face_landmarks(self, bgr: np.ndarray, face_index: int = LARGEST,
+                       progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(F, 222, 2) landmarks of one face per BGR frame (F, H, W, 3) and found (F,) bool: the largest
+        face (``face_index`` -1, official) or the ``face_index``-th from the left by detector box centre."""
+        face_index = check_face_index(face_index)
+        landmarks = np.zeros((len(bgr), 222, 2), np.float32)
+        found = np.zeros(len(bgr), bool)
+        most_faces = 0
+        for i, frame in enumerate(bgr):
+            boxes = self.detect(frame)
+            most_faces = max(most_faces, len(boxes))
+            pick = pick_face(boxes[:, :4], face_index)
+            if pick is not None:
+                points, prob = self.align(frame, boxes[pick, :4])
+                if prob >= _ALIGN_MIN_PROB:
+                    landmarks[i], found[i] = points, True
+            if progress is not None:
+                progress(i + 1)
+        require_face_count(face_index, most_faces)
+        return landmarks, found
+
     # ---- per-face regressors ----------------------------------------------------------------
     def head_pose(self, bgr_crop: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(3,) angles, (3,) translation of the face in a 512 crop (official Hello3DMMPred.forward_params)."""
@@ -212,63 +226,30 @@ class OfficialFaceAnalyzer:
         return coeffs[0, _ANGLES].astype(np.float32), translation
 
     def arkit(self, bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """(51,) blendshapes of the face in a BGR image (the 512 crop, as officially) with its 222 landmarks."""
         eye = points[_EYE_RIGHT] - points[_EYE_LEFT]
         m, _ = landmark_warp(points, _NET_SIZE, _ARKIT_EXPAND, float(np.degrees(np.arctan2(eye[1], eye[0] + 1e-8))))
         return self._run("arkit", _to_input(cv2.warpAffine(bgr, m, (_NET_SIZE, _NET_SIZE))))[0][0].astype(np.float32)
 
-    def pd_fgc_embedding(self, frames_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        """(F, 548) PD-FGC motion embedding of aligned 224 face crops (RGB in [-1, 1])."""
-        import torch
-
-        from hellomeme_core.face.face_parts import similarity_transform
-
-        crops = np.stack([cv2.warpAffine(f, similarity_transform(lm[_PD_ANCHORS].astype(np.float64), _PD_TEMPLATE), (224, 224),
-                                         flags=cv2.INTER_CUBIC) for f, lm in zip(frames_bgr, landmarks)])
-        rgb = crops[..., ::-1].astype(np.float32) / 255.0 * 2 - 1
-        with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2)
-            dtype = next(self.pd_fgc.parameters()).dtype
-            return self.pd_fgc(x.to(dtype)).float().numpy()
-
-    def analyze(self, frames: np.ndarray, progress: Progress | None = None) -> FrameAnalysis:
+    def analyze(self, frames: np.ndarray, progress: Progress | None = None, face_index: int = LARGEST) -> FrameAnalysis:
         frames = check_frames(frames)
         count, height, width = frames.shape[:3]
         bgr = np.ascontiguousarray(frames[..., ::-1])
-        landmarks = np.zeros((count, 222, 2), np.float32)
-        found = np.zeros(count, bool)
-        for i in range(count):  # one face per frame through detector + aligner
-            boxes = self.detect(bgr[i])
-            if len(boxes):
-                areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-                points, prob = self.align(bgr[i], boxes[int(np.argmax(areas)), :4])
-                if prob >= _ALIGN_MIN_PROB:
-                    landmarks[i], found[i] = points, True
-            if progress is not None:
-                progress(i + 1)
+        landmarks, found = self.face_landmarks(bgr, face_index, progress)
         angles = np.zeros((count, 3), np.float32)
         translation = np.zeros((count, 3), np.float32)
         expression = np.zeros((count, 51), np.float32)
         crop_box = np.array([0, 0, min(width, height), min(width, height)])
-        extras: dict[str, np.ndarray] = {}
         good = np.flatnonzero(found)
+        crops = None
         if len(good):
             crop_box = clip_crop_box(landmarks[good], width, height)
             crops = crop_frames(bgr[good], crop_box)
             crop_points = points_to_crop(landmarks[good], crop_box, CROP_SIZE)
             for row, crop, pts in zip(good, crops, crop_points):
                 angles[row], translation[row] = self.head_pose(crop, pts)
-                expression[row] = self.arkit(bgr[row], landmarks[row])
-            if self.pd_fgc is not None:
-                embedding = self.pd_fgc_embedding(bgr[good], landmarks[good])
-                extras["pd_fpg"] = np.zeros((count, embedding.shape[1]), np.float32)
-                extras["pd_fpg"][good] = embedding
-        constants = {"neg_pd_fpg": self.negative_pd_fpg()} if self.pd_fgc is not None else {}
+                expression[row] = self.arkit(crop, pts)
+        # The crops are BGR; the PD-FGC crops are warped channel by channel, so RGB views give the official input.
+        extras, constants = self.pd_fgc_outputs(frames, landmarks, found, crop_box,
+                                                None if crops is None else crops[..., ::-1], progress)
         return FrameAnalysis(found, landmarks, angles, translation, expression, crop_box, extras, constants)
-
-    def negative_pd_fpg(self) -> np.ndarray:
-        """(1, 548) the encoder's output on an all -1 image: the official negative (unconditional) pd_fpg."""
-        import torch
-
-        dtype = next(self.pd_fgc.parameters()).dtype
-        with torch.no_grad():
-            return self.pd_fgc(torch.full((1, 3, 224, 224), -1.0, dtype=dtype)).float().numpy()

@@ -81,8 +81,9 @@ def buffer_keys(repo: str) -> list[str]:
 
 
 def version_repos(version: str, stage: Stage = "video") -> list[str]:
-    """Weight repos ``version`` needs for ``stage`` ("image": one frame; "video": + temporal modules)."""
-    return list(version_info(version).repos(stage))
+    """Weight repos ``version`` needs for ``stage`` ("image": one frame; "video": + temporal modules),
+    the PD-FGC encoder of the official default expression input included (last)."""
+    return list(version_info(version).required_repos(stage))
 
 
 def repo_versions(repo: str) -> list[str]:

@@ -8,7 +8,7 @@ import torch
 
 from hellomeme_core.errors import HelloMemeError
 from hellomeme_core.face.analyzer import extract_face_motion, load_face_analyzer
-from hellomeme_core.face.crop import crop_frames
+from hellomeme_core.face.crop import CROP_SIZE, crop_frames
 from hellomeme_core.face.preview import draw_preview
 from hellomeme_core.face.retarget import condition_images, relative_motion
 
@@ -27,6 +27,7 @@ def _official_toolkit_dir() -> str | None:
 
 
 def _pd_fgc_file() -> str | None:
+    """The PD-FGC encoder (songkey/pd_fgc_motion) in the HelloMeme model folders: its folder or single file."""
     from hellomeme_core.model_files.check import find_repo_file
     from hellomeme_core.model_files.layout import PD_FGC_REPO
 
@@ -34,14 +35,44 @@ def _pd_fgc_file() -> str | None:
     return str(found) if found else None
 
 
-def load_analyzer(backend: str, device: str):
-    """A FACE_ANALYZER: mediapipe, or the official toolkit from the HelloMeme model folders (+ PD-FGC when there)."""
+def _missing_pd_fgc_message() -> str:
+    """Where the PD-FGC file goes, how to fetch it, and how to do without it."""
+    from hellomeme_core.model_files.check import candidate_paths, download_args
+    from hellomeme_core.model_files.layout import PD_FGC_REPO
+
+    searched = hellomeme_model_dirs()
+    expected = candidate_paths(searched[0], PD_FGC_REPO) if searched else []
+    where = (f"{expected[0]} (or the single file {expected[-1].name} there)" if expected
+             else "ComfyUI/models/hellomeme/pd_fgc_motion/diffusion_pytorch_model.safetensors")
+    folders = ", ".join(str(d) for d in searched) or "no folder is registered as 'hellomeme'"
+    return (f"pd_fgc is on but the PD-FGC expression encoder ({PD_FGC_REPO}) is not in the HelloMeme model folders "
+            f"({folders}). Put it at {where}: from the HelloMeme extension folder run "
+            f"python -m hellomeme_core download {download_args(PD_FGC_REPO)} (add --models-dir <your ComfyUI/models/hellomeme> "
+            f"if ComfyUI keeps its models elsewhere). Or turn pd_fgc off here and set expression_mode to 'arkit' in "
+            "Load HelloMeme Models.")
+
+
+def _encoder_device(device: str):
+    """Where the PD-FGC encoder runs: 'auto' follows ComfyUI (its GPU, or the CPU under --cpu)."""
+    if device == "auto":
+        import comfy.model_management
+
+        return comfy.model_management.get_torch_device()
+    return device
+
+
+def load_analyzer(backend: str, device: str, pd_fgc: bool = True):
+    """A FACE_ANALYZER: mediapipe, or the official toolkit from the HelloMeme model folders; with ``pd_fgc`` also
+    the PD-FGC encoder (songkey/pd_fgc_motion), so the motion carries ``pd_fpg`` (the official default expression)."""
+    from hellomeme_core.errors import MissingModelFileError
+
     model_dir = _official_toolkit_dir() if backend == "official" else None
-    analyzer = load_face_analyzer(backend, device, model_dir)
-    if backend == "official" and getattr(analyzer, "pd_fgc", None) is None:
+    analyzer = load_face_analyzer(backend, device, model_dir)  # the toolkit's own missing files are named first
+    if pd_fgc:
         path = _pd_fgc_file()
-        if path:
-            analyzer.load_pd_fgc(path)
+        if path is None:
+            raise MissingModelFileError(_missing_pd_fgc_message())
+        analyzer.load_pd_fgc(path, _encoder_device(device))
     return analyzer
 
 
@@ -56,11 +87,15 @@ def _face_part_embeddings(clip_vision, frames: np.ndarray, motion) -> torch.Tens
     return embeds.reshape(count, 3, -1).float().cpu()
 
 
-def extract(face_analyzer, images: torch.Tensor, no_face_policy: str, smoothing: float, fps: float, clip_vision=None):
-    """``(FACE_MOTION, preview IMAGE, frames without a face, 512 face-crop IMAGE)`` of an IMAGE batch."""
+def extract(face_analyzer, images: torch.Tensor, no_face_policy: str, smoothing: float, fps: float, clip_vision=None,
+            face_index: int = -1, crop_size: int = CROP_SIZE):
+    """``(FACE_MOTION, preview IMAGE, frames without a face, face-crop IMAGE)`` of an IMAGE batch: the face
+    ``face_index`` (-1 = the largest), and the official crop resized to ``crop_size`` (the pose is measured in
+    the 512 crop whatever the size, as officially)."""
     frames = (images[..., :3].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
     motion = extract_face_motion(face_analyzer, frames, fps, None, no_face_policy, smoothing,
-                                 progress=node_progress(len(frames)), source="Extract Face Motion images")
+                                 progress=node_progress(len(frames)), source="Extract Face Motion images",
+                                 face_index=face_index)
     if clip_vision is not None:
         motion.face_parts = _face_part_embeddings(clip_vision, frames, motion)
     if motion.frames_without_face:
@@ -69,8 +104,20 @@ def extract(face_analyzer, images: torch.Tensor, no_face_policy: str, smoothing:
         _log.warning("HelloMeme Extract Face Motion: %d of %d frames had no face (frames %s; %s)",
                      motion.frames_without_face, len(frames), shown, what)
     preview = torch.from_numpy(draw_preview(frames, motion)).float() / 255.0
-    crop = torch.from_numpy(crop_frames(frames[motion.frame_indices], motion.crop_box)).float() / 255.0
+    crop = torch.from_numpy(crop_frames(frames[motion.frame_indices], motion.crop_box, int(crop_size))).float() / 255.0
+    # A small picture of the crop the pose was measured in, so a later node can tell whether the image it is
+    # given as the reference is that crop (3 KB; area averaging is what torch offers for any IMAGE too).
+    motion.extras["face_crop_thumbnail"] = crop_thumbnail(crop[0])
     return (motion, preview, motion.frames_without_face, crop)
+
+
+THUMBNAIL_SIZE = 32
+
+
+def crop_thumbnail(image: torch.Tensor) -> torch.Tensor:
+    """(H, W, 3) IMAGE in [0, 1] -> (3, 32, 32) float32 area-averaged thumbnail."""
+    planes = image[..., :3].permute(2, 0, 1)[None].float()
+    return torch.nn.functional.interpolate(planes, size=(THUMBNAIL_SIZE, THUMBNAIL_SIZE), mode="area")[0].clamp(0, 1)
 
 
 def render(face_motion, translation_ratio: float, relative: bool, reference_motion=None, size: int = 512):

@@ -1,6 +1,8 @@
 """Apply HelloMeme: the user's MODEL patched for the per-frame image stage."""
 from __future__ import annotations
 
+import logging
+
 import comfy.model_management
 import comfy.model_patcher
 
@@ -15,6 +17,7 @@ from .progress import node_progress
 from .unet_patches import ComfyStepSource, HelloMemeUNetPatch, install
 
 NODE = "Apply HelloMeme"
+_log = logging.getLogger("hellomeme")
 
 
 def control_source(hm_models: HelloMemeModels, hm_reference: HMReference, condition, face_motion) -> ComfyStepSource:
@@ -26,9 +29,9 @@ def control_source(hm_models: HelloMemeModels, hm_reference: HMReference, condit
     cond_images = condition_from_image(condition, NODE)
     frames, _, height, width = cond_images.shape
     hm_reference.check_for(hm_models.version, (height // 8, width // 8))
-    tensors = motion_tensors(face_motion, frames, NODE)
-    if tensors["drive_coeff"] is None and tensors["pd_fpg"] is None:
-        raise HelloMemeError(f"{NODE}: connect face_motion (Extract Face Motion): the control networks need expression coefficients.")
+    if face_motion is None:
+        raise HelloMemeError(f"{NODE}: connect face_motion (Extract Face Motion): the control networks need the driving expression.")
+    tensors = motion_tensors(face_motion, frames, NODE, hm_models.expression_mode)
     device = hm_models.load_control()
     cond, uncond = compute_control_features(
         hm_models.bundle, cond_images, **tensors, compute_device=device,
@@ -42,6 +45,8 @@ def apply_image_stage(model: comfy.model_patcher.ModelPatcher, hm_models: HelloM
                       condition, face_motion) -> comfy.model_patcher.ModelPatcher:
     """A clone of ``model`` that runs HelloMeme's image stage; the HelloMeme modules load with it."""
     check_sd15(model, NODE)
+    for warning in getattr(hm_reference, "warnings", ()):
+        _log.warning("HelloMeme %s: %s", NODE, warning)
     source = control_source(hm_models, hm_reference, condition, face_motion)
     modules = hm_models.image_modules()
     program = BlockProgram(hm_models.family, modules, compute_device=hm_models.compute_device())

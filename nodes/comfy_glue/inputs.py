@@ -1,6 +1,7 @@
 """Checks and conversions of the ComfyUI values the HelloMeme nodes take (MODEL, CONDITIONING, IMAGE, FACE_MOTION)."""
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -8,6 +9,9 @@ import torch
 import comfy.model_patcher
 
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
+from hellomeme_core.versions import EXPRESSION_MODES
+
+_log = logging.getLogger("hellomeme")
 
 SD15_CONTEXT_DIM = 768
 SD15_MODEL_CHANNELS = 320
@@ -69,22 +73,40 @@ def condition_from_image(image: torch.Tensor, node: str, what: str = "condition"
     return image[..., :3].movedim(-1, 1).float() * 2 - 1
 
 
-def motion_tensors(face_motion, frames: int, node: str) -> dict[str, torch.Tensor | None]:
-    """``drive_coeff`` / ``face_parts`` / ``pd_fpg`` / ``neg_pd_fpg`` of a FACE_MOTION, checked against the frame count."""
+def motion_tensors(face_motion, frames: int, node: str, mode: str = "pd_fgc") -> dict[str, torch.Tensor | None]:
+    """The expression inputs of a FACE_MOTION for ``mode``, checked against the frame count, exactly those the
+    official pipeline feeds: ``pd_fgc`` (cntrl2) -> ``pd_fpg`` (+ ``neg_pd_fpg``, the v1/v2 negative) and no
+    coefficients; ``arkit`` (cntrl1) -> ``drive_coeff`` + ``face_parts`` and no ``pd_fpg``."""
+    out = {"drive_coeff": None, "face_parts": None, "pd_fpg": None, "neg_pd_fpg": None}
     if face_motion is None:
-        return {"drive_coeff": None, "face_parts": None, "pd_fpg": None, "neg_pd_fpg": None}
+        return out
+    if mode not in EXPRESSION_MODES:
+        raise HelloMemeError(f"{node}: unknown expression mode {mode!r}; choose one of {', '.join(EXPRESSION_MODES)}.")
     n = len(face_motion)
     if n < frames:
         raise ShapeMismatchError(
             f"{node}: the face motion has {n} frames but the condition images have {frames}. Use the same driving "
             "clip for Extract Face Motion and Render Pose Condition."
         )
-    out = {"drive_coeff": torch.as_tensor(face_motion.expression[:frames]).float()}
+    if mode == "pd_fgc":
+        pd = getattr(face_motion, "pd_fpg", None)
+        if pd is None:
+            raise HelloMemeError(
+                f"{node}: expression mode 'pd_fgc' (the official default) needs the PD-FGC expression embedding, but this "
+                "face motion has none. Turn 'pd_fgc' on in Load Face Analyzer (it runs songkey/pd_fgc_motion from "
+                "ComfyUI/models/hellomeme/pd_fgc_motion/; fetch it with: python -m hellomeme_core download --id pd_fgc_motion), "
+                "or choose expression_mode 'arkit' in Load HelloMeme Models."
+            )
+        out["pd_fpg"] = torch.as_tensor(pd[:frames]).float()
+        # FanEncoder(all -1 image): the v1/v2 emotion negative (v3+ use zeros, see compute_control_features).
+        neg = face_motion.extras.get("neg_pd_fpg")
+        out["neg_pd_fpg"] = None if neg is None else torch.as_tensor(neg).float().reshape(1, -1)
+        return out
+    out["drive_coeff"] = torch.as_tensor(face_motion.expression[:frames]).float()
     parts = getattr(face_motion, "face_parts", None)
-    out["face_parts"] = None if parts is None else torch.as_tensor(parts[:frames]).float()
-    pd = getattr(face_motion, "pd_fpg", None)
-    out["pd_fpg"] = None if pd is None else torch.as_tensor(pd[:frames]).float()
-    # FanEncoder(all -1 image): the v1/v2 emotion negative, present with the official face backend.
-    neg = face_motion.extras.get("neg_pd_fpg") if out["pd_fpg"] is not None else None
-    out["neg_pd_fpg"] = None if neg is None else torch.as_tensor(neg).float().reshape(1, -1)
+    if parts is None:
+        _log.warning("HelloMeme %s: expression mode 'arkit' without face-part embeddings (zeros are fed, which the "
+                     "official pipeline never does); connect a CLIP vision model to Extract Face Motion.", node)
+    else:
+        out["face_parts"] = torch.as_tensor(parts[:frames]).float()
     return out

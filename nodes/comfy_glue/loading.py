@@ -9,12 +9,15 @@ import torch
 import comfy.model_management
 
 from hellomeme_core.denoiser.loading import detect_version, load_bundle, version_files
+from hellomeme_core.model_files.layout import version_repos
 
 from .managed_models import HelloMemeModels
 from .paths import hellomeme_model_dirs
 from .progress import node_progress
 
 AUTO = "auto"
+AUTO_IMAGE = "auto (single image)"
+AUTO_TASKS = {AUTO: "video", AUTO_IMAGE: "image"}
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _log = logging.getLogger("hellomeme")
 
@@ -32,8 +35,10 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def resolve_version(version: str) -> str:
-    """The version to load: the one asked for, or with ``auto`` the newest complete one in the model folders."""
-    return detect_version(hellomeme_model_dirs()) if version == AUTO else version
+    """The version to load: the one asked for, or with ``auto`` the first complete one of the official video
+    versions (v5 first), with ``auto (single image)`` v5c first."""
+    task = AUTO_TASKS.get(version)
+    return detect_version(hellomeme_model_dirs(), task) if task else version
 
 
 def files_fingerprint(version: str) -> tuple:
@@ -54,14 +59,14 @@ def files_fingerprint(version: str) -> tuple:
     return (chosen, tuple(entries))
 
 
-def load_models(version: str, precision: str) -> HelloMemeModels:
-    """Load one version (``auto``: the newest complete one), with a progress bar over its files."""
+def load_models(version: str, precision: str, expression_mode: str = "pd_fgc") -> HelloMemeModels:
+    """Load one version (``auto``: see ``resolve_version``), with a progress bar over its files."""
     chosen = resolve_version(version)
     dtype = resolve_precision(precision)
     bundle = load_bundle(chosen, hellomeme_model_dirs(), dtype, device=comfy.model_management.unet_offload_device(),
-                         progress=node_progress(4))
-    models = HelloMemeModels.from_bundle(bundle)
-    how = "auto-detected" if version == AUTO else "chosen"
+                         progress=node_progress(len(version_repos(chosen, "video"))))
+    models = HelloMemeModels.from_bundle(bundle, expression_mode)
+    how = "auto-detected" if version in AUTO_TASKS else "chosen"
     _log.info("HelloMeme: loaded %s (%s, %s) from %s", chosen, how, dtype_name(dtype),
               ", ".join(os.path.basename(os.path.dirname(p)) + "/" + os.path.basename(p) for p in bundle.sources.values()))
     return models
@@ -72,4 +77,5 @@ def describe(models: HelloMemeModels) -> str:
     files = ", ".join(sorted(os.path.basename(os.path.dirname(p)) if os.path.basename(p).startswith("diffusion_pytorch_model")
                              else os.path.basename(p) for p in models.sources.values()))
     temporal = "with" if models.bundle.motion_adapter is not None or models.bundle.animatediff is not None else "without"
-    return f"HelloMeme {models.version} ({dtype_name(models.dtype)}, {temporal} video-stage files): {files}"
+    return (f"HelloMeme {models.version} ({dtype_name(models.dtype)}, {temporal} video-stage files, expression "
+            f"{models.expression_mode}): {files}")

@@ -106,11 +106,13 @@ class HelloMemeModels:
     bundle: HMModelBundle
     unet_modules: comfy.model_patcher.ModelPatcher
     control: comfy.model_patcher.ModelPatcher
+    # Which expression input the control networks get: "pd_fgc" (official default) or "arkit".
+    expression_mode: str = "pd_fgc"
 
     @classmethod
-    def from_bundle(cls, bundle: HMModelBundle) -> "HelloMemeModels":
+    def from_bundle(cls, bundle: HMModelBundle, expression_mode: str = "pd_fgc") -> "HelloMemeModels":
         return cls(bundle, managed(UNetModules(bundle), bundle.dtype),
-                   managed(ControlNetworks(bundle.control_networks), bundle.dtype))
+                   managed(ControlNetworks(bundle.control_networks), bundle.dtype), expression_mode)
 
     # What the nodes read of the bundle.
     @property

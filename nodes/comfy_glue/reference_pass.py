@@ -1,6 +1,8 @@
 """HelloMeme Reference: the reference portrait's UNet features at timestep 0, computed once per video."""
 from __future__ import annotations
 
+import logging
+
 import torch
 
 import comfy.model_management
@@ -16,9 +18,29 @@ from .inputs import check_sd15, condition_from_image, conditioning_context, moti
 from .managed_models import HelloMemeModels
 from .progress import node_progress
 from .unet_calls import run_diffusion_model
+from .face_motion import crop_thumbnail
 from .unet_patches import FixedStepSource, HelloMemeUNetPatch, install
 
 NODE = "HelloMeme Reference"
+# Mean absolute difference (0..1) of two 32 x 32 thumbnails above which the image fed is not the face crop the
+# reference pose was measured in (the same crop resampled differs by < 0.01; a centre crop of the whole portrait
+# by > 0.1 on the shared media, see tests/nodes/test_reference_crop_check.py).
+CROP_MISMATCH = 0.05
+_log = logging.getLogger("hellomeme")
+
+
+def reference_crop_mismatch(image: torch.Tensor, reference_motion) -> str | None:
+    """A warning when ``image`` is not the face crop ``reference_motion``'s pose was measured in, else None."""
+    thumbnail = reference_motion.extras.get("face_crop_thumbnail") if reference_motion is not None else None
+    if thumbnail is None:
+        return None
+    difference = float((crop_thumbnail(image[0]) - thumbnail.float()).abs().mean())
+    if difference <= CROP_MISMATCH:
+        return None
+    return (f"the reference image is not the face crop its pose was measured in (they differ by {difference:.2f} on a "
+            "0-1 scale), so the pose condition square will not sit on the face the networks see. Feed HelloMeme "
+            "Reference the face_crop output of Extract Face Motion run on the portrait (the official reference crop), "
+            "as the shipped workflows do.")
 
 
 def reference_control_pair(hm_models: HelloMemeModels, condition_image, reference_motion) -> dict[str, torch.Tensor]:
@@ -28,7 +50,8 @@ def reference_control_pair(hm_models: HelloMemeModels, condition_image, referenc
                              "and reference_motion (Extract Face Motion on the reference).")
     condition = condition_from_image(condition_image[:1], NODE, "reference_condition")
     device = hm_models.load_control()
-    cond, uncond = compute_control_features(hm_models.bundle, condition, **motion_tensors(reference_motion, 1, NODE),
+    tensors = motion_tensors(reference_motion, 1, NODE, hm_models.expression_mode)
+    cond, uncond = compute_control_features(hm_models.bundle, condition, **tensors,
                                             compute_device=device)
     return {k: torch.cat([uncond[k], cond[k][:1]], 0) for k in cond}
 
@@ -67,6 +90,9 @@ def encode_reference(model, vae, image, positive, negative, hm_models: HelloMeme
     """The reference features of ``image`` (first picture of the batch) for the denoiser's reference attention."""
     check_sd15(model, NODE)
     check_reference_image(image)
+    mismatch = reference_crop_mismatch(image, reference_motion)
+    if mismatch:
+        _log.warning("HelloMeme %s: %s", NODE, mismatch)
     progress = node_progress(3)
     latent = model.model.latent_format.process_in(vae.encode(image[:1, :, :, :3]))
     progress(1, 3)
@@ -79,4 +105,7 @@ def encode_reference(model, vae, image, positive, negative, hm_models: HelloMeme
     progress(2, 3)
     record = reference_pass(model, latent, context, control)
     progress(3, 3)
-    return HMReference.from_record(record, tuple(latent.shape[-2:]), version, context=context, pass_model=model)
+    reference = HMReference.from_record(record, tuple(latent.shape[-2:]), version, context=context, pass_model=model)
+    if mismatch:
+        reference.warnings = (mismatch,)
+    return reference

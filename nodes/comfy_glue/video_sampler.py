@@ -1,4 +1,8 @@
-"""HelloMeme Video Sampler: the official v3-v5 video schedule, sampled with ComfyUI's own samplers.
+"""HelloMeme Video Sampler: the official video schedules, sampled with ComfyUI's own samplers.
+
+v1/v2 (two stages, ``sample_two_stage``): every frame is first made alone with the image UNet, starting from
+the previous frame's result re-noised; then the whole (padded) clip is re-noised from those latents and
+denoised in overlapping 12-frame AnimateDiff windows. v3-v5 (recursive, below):
 
 The plan (levels, chunks, margins, pad sources) comes from :mod:`hellomeme_core.denoiser.video_schedule`.
 Each level (innermost first) is one ComfyUI sampling run over that level's frames; a
@@ -24,7 +28,8 @@ import comfy.samplers
 
 from hellomeme_core.denoiser.motion_pads import MotionPadBank
 from hellomeme_core.denoiser.video_schedule import (
-    Level, PadPolicy, denoiser_calls_per_step, margin_pass_frames, pad_policy, plan_levels)
+    Level, PadPolicy, TwoStagePlan, denoiser_calls_per_step, margin_pass_frames, pad_policy, plan_levels,
+    plan_two_stage)
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 from hellomeme_core.versions import version_info
 
@@ -41,8 +46,8 @@ class VideoRun:
     """What a run produced, level by level (ComfyUI latent space), for tests and the parity runner."""
 
     levels: list[Level]
-    policy: PadPolicy
-    passes: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # (depth, "main"/"margin") -> latents
+    policy: PadPolicy | None  # None: the v1/v2 two-stage schedule
+    passes: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # (depth, "main"/"margin"/"image") -> latents
     chunks: dict[int, list[VideoChunk]] = field(default_factory=dict)  # depth -> what each chunk ran with
 
 
@@ -55,17 +60,31 @@ def video_patch(model: comfy.model_patcher.ModelPatcher) -> HelloMemeUNetPatch:
     return patch
 
 
-def schedule_policy(version: str) -> PadPolicy:
-    """The pad policy the sampler follows for ``version`` (v5c: the v5 schedule, said in the log)."""
-    if version_info(version).official_video is None:
+# The official samplers of the versions (hellomeme_core.versions ``official_sampler``) as ComfyUI names them:
+# diffusers' Euler with "linspace" spacing has ComfyUI's "normal" sigmas; DPM-Solver++ SDE (2nd order, midpoint)
+# is dpmpp_2m_sde, and its integer "linspace" timesteps (999 .. 40, then 0) are ComfyUI's "sgm_uniform" spacing.
+OFFICIAL_SAMPLERS = {"euler": ("euler", "normal"), "dpm_solver_pp_sde": ("dpmpp_2m_sde", "sgm_uniform")}
+
+
+def note_official_sampler(version: str, sampler_name: str, scheduler: str) -> None:
+    """Say in the log when the sampler differs from the official one of ``version`` (allowed, just not official)."""
+    official = OFFICIAL_SAMPLERS[version_info(version).official_sampler]
+    if (sampler_name, scheduler) != official:
+        _log.info("HelloMeme %s: %s officially samples with %s / %s; you chose %s / %s.", NODE, version, *official,
+                  sampler_name, scheduler)
+
+
+def schedule_policy(version: str) -> PadPolicy | None:
+    """The pad policy the sampler follows for ``version``: None for the v1/v2 two-stage pipeline, v5's for v5c
+    (it has no official video pipeline; the log says so)."""
+    kind = version_info(version).official_video
+    if kind == "two_stage":
+        return None
+    if kind is None:
         _log.warning("HelloMeme %s has no official video pipeline; %s runs the v5 schedule with its motion modules.",
                      version, NODE)
         return PadPolicy.OVERWRITE
-    try:
-        return pad_policy(version)
-    except HelloMemeError as exc:
-        raise HelloMemeError(f"{NODE}: {exc} Sample {version} with a KSampler on the Apply HelloMeme Temporal MODEL "
-                             "(image stage first, then the video stage re-noised from it).") from exc
+    return pad_policy(version)
 
 
 def chunk_wrapper(level: Level, chunks: list[VideoChunk]) -> Callable:
@@ -149,6 +168,7 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
     """
     patch = video_patch(model)
     policy = schedule_policy(patch.version)
+    note_official_sampler(patch.version, sampler_name, scheduler)
     source = patch.source
     samples = latent.get("samples") if isinstance(latent, dict) else None
     if not isinstance(samples, torch.Tensor) or samples.dim() != 4:
@@ -161,6 +181,9 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
             "schedule needs one latent per driving frame (Empty Latent Image batch_size = the frame count).")
     if noise is None:
         noise = comfy.sample.prepare_noise(samples, seed)
+    if policy is None:
+        return sample_two_stage(model, positive, negative, samples, seed, steps, cfg, sampler_name, scheduler,
+                                denoise, patch.version)
     hm_reference = source.hm_reference
     levels = plan_levels(frames)
     run = VideoRun(levels, policy)
@@ -209,3 +232,51 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
         bank = add_motion_pads(model, hm_reference, latents[[p for p, _ in write]], [f for _, f in write], dtype,
                                bank, show_progress=False)
     raise AssertionError("the plan has no level 0")  # plan_levels always ends with the whole clip
+
+
+def sample_two_stage(model, positive, negative, samples: torch.Tensor, seed: int, steps: int, cfg: float,
+                     sampler_name: str, scheduler: str, denoise: float, version: str) -> tuple[dict, VideoRun]:
+    """The official v1/v2 video pipeline with ComfyUI's sampler (both stages use the chosen one).
+
+    Stage 1: frame by frame with the image UNet (no motion modules) for ``min(10, steps)`` steps, one noise
+    for every frame; frame 0 starts from it, every later frame from the previous result re-noised at the
+    first sigma (a full denoise of that latent). Stage 2: the clip padded as officially, every position
+    re-noised from its stage-1 latent and denoised in 12-frame windows (overlap 4, predictions averaged) with
+    the motion modules. Noise: one CPU generator seeded with ``seed``, drawn in the official order (the
+    stage-1 noise, then the stage-2 noise); the values are ComfyUI's, not the official generator's.
+    """
+    frames = samples.shape[0]
+    plan: TwoStagePlan = plan_two_stage(frames)
+    image_steps = plan.image_steps(steps)
+    generator = torch.Generator().manual_seed(seed)
+    base = torch.randn((1, *samples.shape[1:]), generator=generator, dtype=samples.dtype)
+    noise = torch.randn((len(plan.frames), *samples.shape[1:]), generator=generator, dtype=samples.dtype)
+    total = frames * image_steps + steps
+    _log.info("HelloMeme Video Sampler: %s two-stage schedule, %d frames: an image stage of %d steps per frame, then "
+              "%d positions (%d padding) in %d window(s) of 12", version, frames, image_steps, len(plan.frames),
+              len(plan.frames) - frames, len(plan.chunks))
+    bar = node_progress(total)
+    done = [0]
+
+    def on_step():
+        done[0] += 1
+        bar(done[0], total)
+
+    levels = [Level(0, plan.frames, plan.chunks)]
+    run = VideoRun(levels, None)
+    stage_one = []
+    previous = samples[:1]
+    for frame in range(frames):
+        level = Level(0, (frame,), ((0,),))
+        start = previous if frame else samples[:1]
+        previous = _sample_pass(model, chunk_wrapper(level, [VideoChunk((frame,), None, use_motion=False)]), base,
+                                start, positive, negative, image_steps, cfg, sampler_name, scheduler, denoise, seed,
+                                None, on_step)
+        stage_one.append(previous)
+    image_latents = torch.cat(stage_one)
+    run.passes[(0, "image")] = image_latents
+    chunks = [VideoChunk(tuple(plan.frames[p] for p in c), None) for c in plan.chunks]
+    latents = _sample_pass(model, chunk_wrapper(levels[0], chunks), noise, image_latents[list(plan.start_frames)],
+                           positive, negative, steps, cfg, sampler_name, scheduler, denoise, seed, None, on_step)
+    run.passes[(0, "main")] = latents
+    return {"samples": latents[:frames]}, run

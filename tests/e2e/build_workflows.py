@@ -11,6 +11,7 @@ import sys
 import tempfile
 import uuid
 
+from hellomeme_core.versions import OFFICIAL_PROMPT
 from tests.e2e.workflow_graph import WORKFLOWS_DIR
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
@@ -53,7 +54,8 @@ def build(object_info: dict, nodes: list[dict], groups: list, notes: list, name:
     """(UI graph, API prompt) of one workflow description.
 
     ``nodes``: dicts with id, type, pos, size, optional title, ``values`` (widget values by input name;
-    the input's default otherwise) and ``links`` (input name -> (source id, output slot)).
+    the input's default otherwise), ``links`` (input name -> (source id, output slot)) and optional ``meta``
+    (extra ``_meta`` keys of the API file: the batch command's input/output markers).
     """
     links: list[list] = []
     links_from: dict[tuple[int, int], list[int]] = {}
@@ -70,6 +72,7 @@ def build(object_info: dict, nodes: list[dict], groups: list, notes: list, name:
     for node in nodes:
         node_type = node["type"]
         inputs, widgets, api_inputs = [], [], {}
+        upload = False
         for input_name, kind, options, optional in _input_specs(object_info, node_type):
             link_id = link_into.get((node["id"], input_name))
             is_widget = kind in WIDGET_TYPES
@@ -81,7 +84,7 @@ def build(object_info: dict, nodes: list[dict], groups: list, notes: list, name:
                 if kind == "INT" and (options.get("control_after_generate") or input_name in SEED_NAMES):
                     widgets.append("fixed")
                 if any(options.get(flag) for flag in UPLOAD_FLAGS):
-                    widgets.append("image")  # the upload button's value, as the editor saves it
+                    upload = True
                 if link_id is None:
                     api_inputs[input_name] = value
             if link_id is not None:
@@ -94,6 +97,8 @@ def build(object_info: dict, nodes: list[dict], groups: list, notes: list, name:
                 if optional:
                     socket["shape"] = OPTIONAL_SHAPE
                 inputs.append(socket)
+        if upload:
+            widgets.append("image")  # the upload button's value: the editor adds that widget after all the others
         outputs = [{"name": output_name, "type": kind, "links": links_from.get((node["id"], slot)), "slot_index": slot}
                    for slot, (kind, output_name) in enumerate(zip(object_info[node_type]["output"], object_info[node_type]["output_name"]))]
         ui_node = {"id": node["id"], "type": node_type, "pos": list(node["pos"]), "size": list(node["size"]), "flags": {},
@@ -103,7 +108,8 @@ def build(object_info: dict, nodes: list[dict], groups: list, notes: list, name:
             ui_node["title"] = node["title"]
         ui_nodes.append(ui_node)
         api[str(node["id"])] = {"class_type": node_type, "inputs": api_inputs,
-                                "_meta": {"title": node.get("title") or object_info[node_type]["display_name"]}}
+                                "_meta": {"title": node.get("title") or object_info[node_type]["display_name"],
+                                          **node.get("meta", {})}}
     # A litegraph link names its target by socket index in the target's inputs list.
     sockets = {n["id"]: [i["name"] for i in n["inputs"]] for n in ui_nodes}
     for link in links:
@@ -129,34 +135,35 @@ MOTION_NOTE = """## HelloMeme: driving motion preview
 
 Checks what HelloMeme will see in a driving video, in seconds and without any diffusion model.
 
-1. **Load Video**: upload your driving clip (a talking head; its audio is kept).
-2. **Load Face Analyzer**: `mediapipe` is built in (nothing to download). `official` uses the HelloMeme ONNX face toolkit placed in `ComfyUI/models/hellomeme`.
-3. **Extract Face Motion**: head pose + 51 expression coefficients per frame. Raise *smoothing* against jitter. Frames without a face get a red border in the landmark preview.
+1. **Load Driving Video**: upload your driving clip (a talking head; its audio is kept). It is resampled to **8 fps** as the official pipeline does (`target_fps` 0 keeps the clip's own rate).
+2. **Load Face Analyzer**: `mediapipe` is built in (nothing to download). `official` uses the HelloMeme ONNX face toolkit placed in `ComfyUI/models/hellomeme`. `pd_fgc` (the official default expression input) needs `pd_fgc_motion` there; turn it off to preview without it.
+3. **Extract Face Motion**: head pose + expression per frame. Raise *smoothing* against jitter (0 = raw, as officially). Frames without a face get a red border in the landmark preview.
 4. **Render Pose Condition**: the coloured face square the HelloMeme control network is conditioned on (512 x 512, black background).
 5. Queue. Two videos land in `output/hellomeme/`: `pose_condition_*.mp4` and `landmarks_*.mp4`, both with the driving audio.
 
 Next step: `hellomeme_video.json` turns a portrait into the meme with this motion."""
 
 motion_nodes = [
-    dict(id=1, type="LoadVideo", title="Load Video (driving clip)", pos=(30, 110), size=(330, 500), values={"file": "driving.mp4"}),
-    dict(id=2, type="GetVideoComponents", pos=(400, 110), size=(240, 70), links={"video": (1, 0)}),
-    dict(id=3, type="HelloMemeLoadFaceAnalyzer", pos=(400, 250), size=(280, 82), values={"backend": "mediapipe", "device": "auto"}),
-    dict(id=4, type="HelloMemeExtractFaceMotion", pos=(720, 110), size=(320, 150),
-         values={"no_face_policy": "hold", "smoothing": 0.3, "fps": 25.0}, links={"face_analyzer": (3, 0), "images": (2, 0), "fps": (2, 2)}),
-    dict(id=5, type="HelloMemeRenderPoseCondition", pos=(720, 330), size=(320, 110),
-         values={"translation_ratio": 0.0, "relative": False}, links={"face_motion": (4, 0)}),
+    dict(id=1, type="HelloMemeLoadDrivingVideo", title="Load Driving Video (8 fps)", pos=(30, 110), size=(330, 520),
+         values={"video": "driving.mp4", "target_fps": 8.0, "start_seconds": 0.0, "max_seconds": 0.0}),
+    dict(id=3, type="HelloMemeLoadFaceAnalyzer", pos=(400, 250), size=(280, 106),
+         values={"backend": "mediapipe", "device": "auto", "pd_fgc": False}),  # the preview needs no download
+    dict(id=4, type="HelloMemeExtractFaceMotion", pos=(720, 110), size=(320, 198),
+         values={"no_face_policy": "hold", "smoothing": 0.0, "fps": 8.0}, links={"face_analyzer": (3, 0), "images": (1, 0), "fps": (1, 2)}),
+    dict(id=5, type="HelloMemeRenderPoseCondition", pos=(720, 360), size=(320, 110),
+         values={"translation_ratio": 0.5, "relative": False}, links={"face_motion": (4, 0)}),
     dict(id=6, type="CreateVideo", title="Create Video (pose condition)", pos=(1090, 110), size=(270, 80),
-         values={"fps": 25.0}, links={"images": (5, 0), "fps": (2, 2), "audio": (2, 1)}),
+         values={"fps": 8.0}, links={"images": (5, 0), "fps": (1, 2), "audio": (1, 1)}),
     dict(id=7, type="SaveVideo", title="Save Video (pose condition)", pos=(1400, 110), size=(380, 460),
          values={"filename_prefix": "hellomeme/pose_condition", "format": "auto", "codec": "auto"}, links={"video": (6, 0)}),
     dict(id=8, type="CreateVideo", title="Create Video (landmarks)", pos=(1090, 620), size=(270, 80),
-         values={"fps": 25.0}, links={"images": (4, 1), "fps": (2, 2), "audio": (2, 1)}),
+         values={"fps": 8.0}, links={"images": (4, 1), "fps": (1, 2), "audio": (1, 1)}),
     dict(id=9, type="SaveVideo", title="Save Video (landmarks)", pos=(1400, 620), size=(380, 460),
          values={"filename_prefix": "hellomeme/landmarks", "format": "auto", "codec": "auto"}, links={"video": (8, 0)}),
 ]
 motion_groups = [
-    ("1. Driving video", (20, 30, 640, 600), BLUE),
-    ("2. Face motion", (700, 30, 360, 430), GREEN),
+    ("1. Driving video", (20, 30, 680, 620), BLUE),
+    ("2. Face motion", (700, 30, 360, 460), GREEN),
     ("3. Save (with the driving audio)", (1080, 30, 720, 1070), PURPLE),
 ]
 motion_notes = [(MOTION_NOTE, (30, 680), (620, 420))]
@@ -164,74 +171,89 @@ motion_notes = [(MOTION_NOTE, (30, 680), (620, 420))]
 
 VIDEO_NOTE = """## HelloMeme: portrait + driving video -> talking meme
 
+Out of the box this graph computes what the official HelloMeme video pipeline computes (its defaults: 8 fps, the official face crop, PD-FGC expression, 25 steps, CFG 1.5, the official prompt, empty negative, translation ratio 0.5, v5 with DPM-Solver++ SDE).
+
 **Files** (see `python -m hellomeme_core download --help` or `models_manifest.json`):
-- an SD1.5 checkpoint in `models/checkpoints` (any SD1.5 fine-tune works, LoRAs too);
-- the HelloMeme files of one version in `models/hellomeme` (check them with the *HelloMeme Model Files* node).
+- the plain SD1.5 checkpoint `v1-5-pruned-emaonly.safetensors` in `models/checkpoints` (reference pass, prompts, VAE encoding, as the official "stylize x1");
+- your SD1.5 checkpoint (any SD1.5 fine-tune, LoRAs too) as the denoiser: pick it in the second loader (leave plain SD1.5 there for the plain look);
+- the HelloMeme files of one version in `models/hellomeme`, `pd_fgc_motion` included (check them with the *HelloMeme Model Files* node).
 
 **Steps**
-1. **Load Image**: the reference portrait, scaled and centre-cropped to the **generation size** (one number, bottom left: 512 as the official weights were trained; it also sizes the pose condition and the latents).
-2. **Load Video**: the driving clip; its frame rate and audio go to the output video.
-3. Face motion of both: the driving clip drives the head pose and expression; the portrait's own motion places the pose square where its head is.
-4. **HelloMeme Reference** encodes the portrait once; **Apply HelloMeme** adds the per-frame control; **Apply HelloMeme Temporal** adds the motion modules.
-5. **HelloMeme Video Sampler** samples the video with the official v3-v5 schedule: 12-frame chunks at stride 11, whose boundary frames are generated first (one level deeper, recursively) and become the chunks' motion pads. 25 steps and CFG 1.5 as officially; Euler is the official v3/v4 sampler (v5 officially uses DPM-Solver++ SDE; the closest here is dpmpp_2m_sde). v1/v2 have a two-stage official pipeline instead: replace this node by a KSampler (it takes the same inputs) and see the README.
-6. A stock **KSampler** in its place also works (same inputs): it samples all frames in one pass with Apply HelloMeme Temporal's overlapping windows, which is not the official schedule.
-7. The result is saved as `output/hellomeme/meme_*.mp4` with the driving audio.
-
-Long clips: the sampler holds one chunk's activations at a time; memory grows only with the latents, pads and control features."""
+1. **Load Image**: the reference portrait, any size. **Extract Face Motion (reference)** cuts it to the official face crop (3x the face box, lifted) at the **generation size** (one number, bottom left: 512 as the official weights were trained); that crop is what HelloMeme sees.
+2. **Load Driving Video**: the driving clip, resampled to 8 fps as officially; the result video uses that rate and the driving audio.
+3. Face motion of both: the driving clip drives head pose and expression (PD-FGC embedding); the portrait's own motion places the pose square where its head is.
+4. **HelloMeme Reference** encodes the crop once; **Apply HelloMeme** adds the per-frame control to your checkpoint; **Apply HelloMeme Temporal** adds the motion modules.
+5. **HelloMeme Video Sampler** samples with the official schedule of the loaded version (v3-v5: 12-frame chunks at stride 11, boundary frames generated first one level deeper and turned into motion pads; v1/v2: a per-frame image stage, then 12-frame windows). Official sampler: dpmpp_2m_sde / sgm_uniform for v5 (default), euler / normal for v1-v4 (the log says when yours differs).
+6. A stock **KSampler** in its place also works (same inputs): one pass with Apply HelloMeme Temporal's overlapping windows, which is not the official schedule.
+7. Saved: `output/hellomeme/meme_*.mp4` (the 512 face crop, as officially) and, not in the official pipeline, `output/hellomeme/meme_full_*.mp4`: **HelloMeme Paste Back** puts each face back into the full portrait."""
 
 video_nodes = [
-    dict(id=1, type="CheckpointLoaderSimple", title="Load Checkpoint (SD1.5)", pos=(30, 110), size=(330, 100),
-         values={"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
-    dict(id=2, type="CLIPTextEncode", title="Positive prompt", pos=(30, 260), size=(330, 140), links={"clip": (1, 1)},
-         values={"text": "a portrait of a person talking, looking at the viewer, sharp focus, natural skin texture, best quality"}),
-    dict(id=3, type="CLIPTextEncode", title="Negative prompt", pos=(30, 440), size=(330, 120), links={"clip": (1, 1)},
-         values={"text": "blurry, deformed face, extra limbs, watermark, text, low quality"}),
-    dict(id=4, type="LoadImage", title="Load Image (reference portrait)", pos=(420, 110), size=(320, 360), values={"image": "reference.jpg"}),
-    dict(id=5, type="ImageScale", title="Scale reference to the generation size", pos=(420, 510), size=(320, 130),
-         values={"upscale_method": "lanczos", "crop": "center"}, links={"image": (4, 0), "width": (23, 0), "height": (23, 0)}),
-    dict(id=23, type="PrimitiveInt", title="Generation size (px, multiple of 64)", pos=(30, 1290), size=(330, 82),
-         values={"value": 512}),
-    dict(id=6, type="LoadVideo", title="Load Video (driving clip)", pos=(420, 690), size=(320, 500), values={"file": "driving.mp4"}),
-    dict(id=7, type="GetVideoComponents", pos=(420, 1240), size=(240, 70), links={"video": (6, 0)}),
-    dict(id=8, type="HelloMemeLoadFaceAnalyzer", pos=(800, 110), size=(280, 82), values={"backend": "mediapipe", "device": "auto"}),
-    dict(id=9, type="HelloMemeExtractFaceMotion", title="Extract Face Motion (driving)", pos=(800, 240), size=(320, 150),
-         values={"no_face_policy": "hold", "smoothing": 0.3, "fps": 25.0}, links={"face_analyzer": (8, 0), "images": (7, 0), "fps": (7, 2)}),
-    dict(id=10, type="HelloMemeExtractFaceMotion", title="Extract Face Motion (reference)", pos=(800, 440), size=(320, 150),
-         values={"no_face_policy": "error", "smoothing": 0.0, "fps": 25.0}, links={"face_analyzer": (8, 0), "images": (5, 0)}),
-    dict(id=11, type="HelloMemeRenderPoseCondition", pos=(800, 640), size=(320, 120),
-         values={"translation_ratio": 0.0, "relative": False},
+    dict(id=1, type="CheckpointLoaderSimple", title="Load Checkpoint: plain SD1.5 (reference, prompts, VAE encode)",
+         pos=(30, 110), size=(330, 100), values={"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+    dict(id=24, type="CheckpointLoaderSimple", title="Load Checkpoint: your SD1.5 model (denoiser, VAE decode)",
+         pos=(30, 250), size=(330, 100), values={"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+    dict(id=2, type="CLIPTextEncode", title="Positive prompt (yours, then the official prompt)", pos=(30, 390), size=(330, 160),
+         links={"clip": (1, 1)}, values={"text": OFFICIAL_PROMPT}, meta={"hellomeme_input": "prompt"}),
+    dict(id=3, type="CLIPTextEncode", title="Negative prompt (empty, as officially)", pos=(30, 590), size=(330, 100),
+         links={"clip": (1, 1)}, values={"text": ""}),
+    dict(id=4, type="LoadImage", title="Load Image (reference portrait)", pos=(420, 110), size=(320, 360), values={"image": "reference.jpg"},
+         meta={"hellomeme_input": "reference"}),
+    dict(id=23, type="PrimitiveInt", title="Generation size (px, multiple of 64)", pos=(30, 1350), size=(330, 82),
+         values={"value": 512}, meta={"hellomeme_input": "size"}),
+    dict(id=6, type="HelloMemeLoadDrivingVideo", title="Load Driving Video (8 fps)", pos=(420, 520), size=(320, 560),
+         values={"video": "driving.mp4", "target_fps": 8.0, "start_seconds": 0.0, "max_seconds": 0.0},
+         meta={"hellomeme_input": ["driving", "fps"]}),
+    dict(id=8, type="HelloMemeLoadFaceAnalyzer", pos=(800, 110), size=(280, 106), values={"backend": "mediapipe", "device": "auto"}),
+    dict(id=9, type="HelloMemeExtractFaceMotion", title="Extract Face Motion (driving)", pos=(800, 260), size=(320, 198),
+         values={"no_face_policy": "hold", "smoothing": 0.0, "fps": 8.0}, links={"face_analyzer": (8, 0), "images": (6, 0), "fps": (6, 2)}),
+    dict(id=10, type="HelloMemeExtractFaceMotion", title="Extract Face Motion (reference: official crop)", pos=(800, 500), size=(320, 198),
+         values={"no_face_policy": "error", "smoothing": 0.0, "fps": 8.0},
+         links={"face_analyzer": (8, 0), "images": (4, 0), "crop_size": (23, 0)}),
+    dict(id=11, type="HelloMemeRenderPoseCondition", pos=(800, 740), size=(320, 130),
+         values={"translation_ratio": 0.5, "relative": False},
          links={"face_motion": (9, 0), "reference_motion": (10, 0), "size": (23, 0)}),
-    dict(id=12, type="HelloMemeLoadModels", pos=(1180, 110), size=(300, 82), values={"version": "auto", "precision": "auto"}),
-    dict(id=13, type="HelloMemeReference", pos=(1180, 240), size=(300, 170),
-         links={"model": (1, 0), "vae": (1, 2), "image": (5, 0), "positive": (2, 0), "negative": (3, 0),
+    dict(id=12, type="HelloMemeLoadModels", pos=(1180, 110), size=(300, 106),
+         values={"version": "auto", "precision": "auto", "expression_mode": "pd_fgc"}, meta={"hellomeme_input": "version"}),
+    dict(id=13, type="HelloMemeReference", pos=(1180, 260), size=(300, 170),
+         links={"model": (1, 0), "vae": (1, 2), "image": (10, 3), "positive": (2, 0), "negative": (3, 0),
                 "hm_models": (12, 0), "reference_condition": (11, 1), "reference_motion": (10, 0)}),
-    dict(id=14, type="HelloMemeApply", pos=(1180, 460), size=(300, 130),
-         links={"model": (1, 0), "hm_models": (12, 0), "hm_reference": (13, 0), "condition": (11, 0), "face_motion": (9, 0)}),
+    dict(id=14, type="HelloMemeApply", pos=(1180, 480), size=(300, 130),
+         links={"model": (24, 0), "hm_models": (12, 0), "hm_reference": (13, 0), "condition": (11, 0), "face_motion": (9, 0)}),
     dict(id=15, type="HelloMemeApplyTemporal", pos=(1540, 110), size=(320, 130),
          values={"window_length": 12, "overlap": 4},
          links={"model": (14, 0), "hm_models": (12, 0)}),
-    dict(id=16, type="GetImageSize", title="Get Image Size (frame count)", pos=(1180, 640), size=(240, 90), links={"image": (11, 0)}),
-    dict(id=17, type="EmptyLatentImage", title="Empty Latent (one per frame)", pos=(1180, 780), size=(270, 110),
+    dict(id=16, type="GetImageSize", title="Get Image Size (frame count)", pos=(1180, 660), size=(240, 90), links={"image": (11, 0)}),
+    dict(id=17, type="EmptyLatentImage", title="Empty Latent (one per frame)", pos=(1180, 800), size=(270, 110),
          values={"width": 512, "height": 512, "batch_size": 1},
          links={"width": (16, 0), "height": (16, 1), "batch_size": (16, 2)}),
     dict(id=18, type="HelloMemeVideoSampler", pos=(1900, 110), size=(320, 270),
-         values={"seed": 42, "steps": 25, "cfg": 1.5, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0},
-         links={"model": (15, 0), "positive": (2, 0), "negative": (3, 0), "latent_image": (17, 0)}),
-    dict(id=19, type="VAEDecode", pos=(1900, 430), size=(220, 50), links={"samples": (18, 0), "vae": (1, 2)}),
-    dict(id=20, type="CreateVideo", pos=(1900, 530), size=(270, 80), values={"fps": 25.0},
-         links={"images": (19, 0), "fps": (7, 2), "audio": (7, 1)}),
+         values={"seed": 42, "steps": 25, "cfg": 1.5, "sampler_name": "dpmpp_2m_sde", "scheduler": "sgm_uniform", "denoise": 1.0},
+         links={"model": (15, 0), "positive": (2, 0), "negative": (3, 0), "latent_image": (17, 0)},
+         meta={"hellomeme_input": ["seed", "steps", "cfg"]}),
+    dict(id=19, type="VAEDecode", pos=(1900, 430), size=(220, 50), links={"samples": (18, 0), "vae": (24, 2)}),
+    dict(id=20, type="CreateVideo", pos=(1900, 530), size=(270, 80), values={"fps": 8.0},
+         links={"images": (19, 0), "fps": (6, 2), "audio": (6, 1)}),
     dict(id=21, type="SaveVideo", pos=(2260, 110), size=(420, 520),
-         values={"filename_prefix": "hellomeme/meme", "format": "auto", "codec": "auto"}, links={"video": (20, 0)}),
+         values={"filename_prefix": "hellomeme/meme", "format": "auto", "codec": "auto"}, links={"video": (20, 0)},
+         meta={"hellomeme_output": "main"}),
+    dict(id=25, type="HelloMemePasteBack", pos=(1900, 680), size=(320, 130), values={"feather": 0.08, "color_match": True},
+         links={"images": (19, 0), "reference_image": (4, 0), "reference_motion": (10, 0)}),
+    dict(id=26, type="CreateVideo", title="Create Video (full picture)", pos=(1900, 860), size=(270, 80), values={"fps": 8.0},
+         links={"images": (25, 0), "fps": (6, 2), "audio": (6, 1)}),
+    dict(id=27, type="SaveVideo", title="Save Video (full picture)", pos=(2260, 680), size=(420, 520),
+         values={"filename_prefix": "hellomeme/meme_full", "format": "auto", "codec": "auto"}, links={"video": (26, 0)},
+         meta={"hellomeme_output": "full"}),
 ]
 video_groups = [
-    ("1. Models and prompts", (20, 30, 360, 550), BLUE),
-    ("2. Portrait, driving clip", (410, 30, 340, 1290), BROWN),
-    ("3. Face motion", (790, 30, 340, 740), GREEN),
-    ("4. HelloMeme", (1170, 30, 320, 870), PURPLE),
+    ("1. Models and prompts", (20, 30, 360, 680), BLUE),
+    ("2. Portrait, driving clip", (410, 30, 340, 1070), BROWN),
+    ("3. Face motion", (790, 30, 340, 850), GREEN),
+    ("4. HelloMeme", (1170, 30, 320, 890), PURPLE),
     ("5. Temporal stage", (1530, 30, 340, 250), PURPLE),
-    ("6. Sample, decode, save", (1890, 30, 800, 610), BLUE),
+    ("6. Sample, decode, save (face crop)", (1890, 30, 800, 610), BLUE),
+    ("7. Paste back into the full portrait (beyond the official)", (1890, 650, 800, 560), BROWN),
 ]
-video_notes = [(VIDEO_NOTE, (30, 640), (350, 600))]
+video_notes = [(VIDEO_NOTE, (30, 740), (350, 600))]
 
 
 WORKFLOWS = {

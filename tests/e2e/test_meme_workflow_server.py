@@ -1,6 +1,8 @@
 """Tier 3: the shipped meme workflow (``workflows/hellomeme_video_api.json``) end to end through a real ComfyUI
-server: random SD1.5 checkpoint + random v5 HelloMeme weights on disk, a real 16-frame driving clip with
-audio, queued through ``/prompt`` with only a user's quick-run changes; the saved video is decoded and checked."""
+server: random SD1.5 checkpoint + random v5 HelloMeme weights (PD-FGC encoder included) on disk, a real 2 s
+driving clip with audio (18 frames at the official 8 fps), queued through ``/prompt`` with only a user's
+quick-run changes; the saved videos (the face crop, and the crop pasted back into the portrait) are decoded
+and checked."""
 from __future__ import annotations
 
 import time
@@ -11,20 +13,24 @@ import numpy as np
 import pytest
 import torch
 
-from tests.e2e.conftest import CLIP_FILTER, DRIVING_SOURCE, cached_nodes
+from hellomeme_core.denoiser.video_schedule import PadPolicy, denoiser_calls_per_step, plan_levels
+from hellomeme_core.driving_video import load_driving_video
+from tests.e2e.conftest import CLIP_FILTER, DRIVING_SOURCE, REFERENCE_SOURCE, cached_nodes
 from tests.e2e.media import StreamInfo, cut_clip, probe, read_frames
 from tests.e2e.test_workflows_server import MEME, saved_video
 
 pytestmark = pytest.mark.slow
 
 CHECKPOINT_NAME = "hellomeme_e2e_random_sd15.safetensors"
-DRIVING_NAME = "driving_16.mp4"
-# 16 frames: two 12-frame chunks at stride 11 ([0-11], [11-15]), whose ends 0, 11, 15 make a 3-frame level below.
-FRAMES = 16
-SIZE = 128  # generation size (pose condition, reference, latent)
+DRIVING_NAME = "driving_2s.mp4"
+# 2 s of the 15 fps clip: 18 frames at the official 8 fps (ffmpeg -r 8's choice), two 12-frame chunks at
+# stride 11 whose ends make a 3-frame level below.
+SOURCE_FRAMES = 30
+SIZE = 128  # generation size (pose condition, reference crop, latent)
 STEPS = 2
 # Node ids of workflows/hellomeme_video_api.json.
-CHECKPOINT, GENERATION_SIZE, LOAD_VIDEO, CONDITION, HM_MODELS, SAMPLER, SAVE_VIDEO = "1", "23", "6", "11", "12", "18", "21"
+CHECKPOINT, STYLE_CHECKPOINT, GENERATION_SIZE, LOAD_VIDEO = "1", "24", "23", "6"
+CONDITION, HM_MODELS, REFERENCE, SAMPLER, SAVE_VIDEO, SAVE_FULL = "11", "12", "13", "18", "21", "27"
 SAVE_LATENT = "90"  # added: the sampled latents, to check them before the VAE and the video encoder
 MAX_SERVER_RSS_GB = 14.0
 
@@ -36,8 +42,11 @@ class MemeRun:
     history: dict
     latent: torch.Tensor
     driving_info: StreamInfo
+    frames: int  # what Load Driving Video gives at 8 fps
     video: np.ndarray
     video_info: StreamInfo
+    full: np.ndarray
+    full_info: StreamInfo
 
 
 def _peak_gb(pid: int | str) -> float | None:
@@ -60,8 +69,9 @@ def quick_run_prompt(sampler: str | None = None) -> dict:
     if sampler is not None:
         prompt[SAMPLER]["class_type"] = sampler
     prompt[CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
-    prompt[LOAD_VIDEO]["inputs"]["file"] = DRIVING_NAME
-    # One number sizes the reference scale, the pose condition and (through the condition) the Empty Latent.
+    prompt[STYLE_CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
+    prompt[LOAD_VIDEO]["inputs"]["video"] = DRIVING_NAME
+    # One number sizes the reference crop, the pose condition and (through the condition) the Empty Latent.
     prompt[GENERATION_SIZE]["inputs"]["value"] = SIZE
     prompt[HM_MODELS]["inputs"]["version"] = "v5"
     prompt[SAMPLER]["inputs"]["steps"] = STEPS
@@ -80,7 +90,8 @@ def meme_run(comfy_server, staged_inputs) -> MemeRun:
     if not checkpoint.is_file():
         write_in_subprocess(checkpoint, "float16")  # ~2 GB; a child process keeps it out of pytest's memory
     write_version(comfy_server.hellomeme_models_dir, "v5", stage="video", dtype=torch.float16)
-    driving = cut_clip(DRIVING_SOURCE, comfy_server.input_dir / DRIVING_NAME, FRAMES, CLIP_FILTER)
+    driving = cut_clip(DRIVING_SOURCE, comfy_server.input_dir / DRIVING_NAME, SOURCE_FRAMES, CLIP_FILTER)
+    frames = len(load_driving_video(driving).frames)  # the official 8 fps choice of frames
 
     start = time.perf_counter()
     history = comfy_server.run_prompt(quick_run_prompt(), timeout=900)
@@ -89,22 +100,38 @@ def meme_run(comfy_server, staged_inputs) -> MemeRun:
           f"pytest {_peak_gb('self')} GB")
 
     video_path = saved_video(comfy_server, history, SAVE_VIDEO)
+    full_path = saved_video(comfy_server, history, SAVE_FULL)
     (latent_entry,) = comfy_server.node_output(history, SAVE_LATENT)["latents"]
     latent = load_file(str(comfy_server.output_dir / latent_entry["subfolder"] / latent_entry["filename"]))["latent_tensor"]
-    return MemeRun(seconds, _peak_gb(comfy_server.process.pid), history, latent, probe(driving),
-                   read_frames(video_path), probe(video_path))
+    return MemeRun(seconds, _peak_gb(comfy_server.process.pid), history, latent, probe(driving), frames,
+                   read_frames(video_path), probe(video_path), read_frames(full_path), probe(full_path))
 
 
 def test_every_node_ran(meme_run: MemeRun):
-    assert SAVE_VIDEO in meme_run.history["outputs"]
-    assert not set(cached_nodes(meme_run.history)) & {HM_MODELS, "13", "14", "15", SAMPLER}
+    assert SAVE_VIDEO in meme_run.history["outputs"] and SAVE_FULL in meme_run.history["outputs"]
+    assert not set(cached_nodes(meme_run.history)) & {HM_MODELS, REFERENCE, "14", "15", SAMPLER}
     assert meme_run.history["prompt"][2][SAMPLER]["class_type"] == "HelloMemeVideoSampler"
 
 
 def test_the_official_schedule_ran(meme_run: MemeRun, comfy_server):
-    # 16 frames: chunks [0-11] and [11-15]; their ends 0, 11, 15 are generated first, as a 3-frame level.
-    assert ("HelloMeme Video Sampler: v5 schedule (overwrite pads), 16 frames in 2 level(s) of 16/3 frames, "
+    # 13-23 frames (18 here): two chunks [0-11] and [11-...]; their ends are generated first, as a 3-frame level.
+    frames = meme_run.frames
+    assert 13 <= frames <= 23
+    levels = plan_levels(frames)
+    assert ([len(level.frames) for level in levels] == [frames, 3]
+            and denoiser_calls_per_step(levels, PadPolicy.OVERWRITE) == 3)
+    assert (f"HelloMeme Video Sampler: v5 schedule (overwrite pads), {frames} frames in 2 level(s) of {frames}/3 frames, "
             "3 denoiser calls per step") in comfy_server.log_text()
+
+
+def test_official_inputs_ran(meme_run: MemeRun, comfy_server):
+    """PD-FGC expression, the official reference crop (no crop warning), the official v5 sampler (no note)."""
+    prompt = meme_run.history["prompt"][2]
+    assert prompt[HM_MODELS]["inputs"]["expression_mode"] == "pd_fgc"
+    assert prompt[REFERENCE]["inputs"]["image"] == ["10", 3]  # Extract Face Motion (reference)'s face_crop
+    log = comfy_server.log_text()
+    assert "is not the face crop" not in log
+    assert "officially samples with" not in log
 
 
 def test_the_stock_ksampler_path_runs_too(meme_run: MemeRun, comfy_server):
@@ -112,13 +139,13 @@ def test_the_stock_ksampler_path_runs_too(meme_run: MemeRun, comfy_server):
     history = comfy_server.run_prompt(quick_run_prompt("KSampler"), timeout=900)
     assert history["prompt"][2][SAMPLER]["class_type"] == "KSampler"
     video = read_frames(saved_video(comfy_server, history, SAVE_VIDEO))
-    assert len(video) == FRAMES and video.shape[1:] == (SIZE, SIZE, 3)
+    assert len(video) == meme_run.frames and video.shape[1:] == (SIZE, SIZE, 3)
     assert np.abs(video.astype(np.float32) - meme_run.video.astype(np.float32)).max() > 1  # another schedule
 
 
 def test_sampled_latents_are_one_per_frame_and_finite(meme_run: MemeRun):
     latent = meme_run.latent.float()
-    assert tuple(latent.shape) == (FRAMES, 4, SIZE // 8, SIZE // 8)
+    assert tuple(latent.shape) == (meme_run.frames, 4, SIZE // 8, SIZE // 8)
     assert torch.isfinite(latent).all()
     assert latent.std() > 0.05
     # Frames are generated from their own noise and pose, not copies of one another.
@@ -126,10 +153,24 @@ def test_sampled_latents_are_one_per_frame_and_finite(meme_run: MemeRun):
 
 
 def test_video_has_every_driving_frame_at_the_generation_size(meme_run: MemeRun):
-    assert len(meme_run.video) == FRAMES
+    assert len(meme_run.video) == meme_run.frames
     assert meme_run.video.shape[1:] == (SIZE, SIZE, 3)
     assert meme_run.video_info.video_codec == "h264"
-    assert meme_run.video_info.fps == pytest.approx(meme_run.driving_info.fps, rel=0.01)
+    assert meme_run.video_info.fps == pytest.approx(8.0, rel=0.01)  # the official rate, not the clip's 15 fps
+
+
+def test_paste_back_video_is_the_whole_portrait(meme_run: MemeRun):
+    """The crop pasted back into the full reference picture: its size, and the portrait itself away from the face."""
+    from PIL import Image
+
+    portrait = np.asarray(Image.open(REFERENCE_SOURCE).convert("RGB")).astype(np.float32)
+    full = meme_run.full.astype(np.float32)
+    assert len(full) == meme_run.frames and full.shape[1:] == portrait.shape
+    assert meme_run.full_info.fps == pytest.approx(8.0, rel=0.01) and meme_run.full_info.audio_codec == "aac"
+    # show1 fills its picture: the official crop is nearly all of it; outside the crop box the portrait stays.
+    changed = np.abs(full - portrait[None]).max(axis=-1) > 40  # (F, H, W): beyond H.264 noise
+    assert changed.mean() > 0.2  # the generated face went in
+    assert changed[:, :, -3:].mean() < 0.05  # the right columns lie outside the crop box: the portrait itself
 
 
 def test_video_frames_are_not_constant(meme_run: MemeRun):
@@ -143,7 +184,8 @@ def test_video_frames_are_not_constant(meme_run: MemeRun):
 def test_driving_audio_is_carried_into_the_meme(meme_run: MemeRun):
     assert meme_run.driving_info.audio_codec is not None
     assert meme_run.video_info.audio_codec == "aac", meme_run.video_info
-    assert meme_run.video_info.duration_s == pytest.approx(meme_run.driving_info.duration_s, abs=0.15)
+    # The audio is cut to the frames at 8 fps (one frame: 0.125 s), not the whole source clip.
+    assert meme_run.video_info.duration_s == pytest.approx(meme_run.frames / 8.0, abs=0.15)
 
 
 def test_run_time_and_memory(meme_run: MemeRun):

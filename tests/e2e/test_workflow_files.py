@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.workflow_graph import LEGACY_WORKFLOWS_DIR, VIRTUAL_NODES, strip_meta, ui_to_api, validate_api, workflow_pairs
+from tests.e2e.workflow_graph import (
+    LEGACY_WORKFLOWS_DIR, VIRTUAL_NODES, strip_meta, ui_to_api, validate_api, with_defaults, workflow_pairs)
 
 pytestmark = pytest.mark.slow
 
@@ -17,11 +18,11 @@ LEGACY_PAIRS = workflow_pairs(LEGACY_WORKFLOWS_DIR)
 EXPECTED = {"hellomeme_motion_preview", "hellomeme_video"}
 # Our node types each workflow must use (a workflow that silently lost one would still validate).
 USES = {
-    "hellomeme_motion_preview": {"LoadVideo", "GetVideoComponents", "HelloMemeLoadFaceAnalyzer", "HelloMemeExtractFaceMotion",
+    "hellomeme_motion_preview": {"HelloMemeLoadDrivingVideo", "HelloMemeLoadFaceAnalyzer", "HelloMemeExtractFaceMotion",
                                  "HelloMemeRenderPoseCondition", "CreateVideo", "SaveVideo"},
-    "hellomeme_video": {"CheckpointLoaderSimple", "HelloMemeLoadModels", "HelloMemeReference", "HelloMemeApply",
-                        "HelloMemeApplyTemporal", "PrimitiveInt", "HelloMemeVideoSampler", "VAEDecode", "CreateVideo",
-                        "SaveVideo"},
+    "hellomeme_video": {"CheckpointLoaderSimple", "HelloMemeLoadDrivingVideo", "HelloMemeLoadModels", "HelloMemeReference",
+                        "HelloMemeApply", "HelloMemeApplyTemporal", "PrimitiveInt", "HelloMemeVideoSampler", "VAEDecode",
+                        "HelloMemePasteBack", "CreateVideo", "SaveVideo"},
 }
 SD15_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 
@@ -84,7 +85,9 @@ def test_workflows_shipped_with_the_old_node_ids_still_validate(pair, object_inf
     """Saved graphs and API scripts made before the id prefix keep working (deprecated aliases)."""
     api = pair.api()
     assert validate_api(api, object_info) == []
-    assert ui_to_api(pair.ui(), object_info) == strip_meta(api)
+    # The editor gives the graph's nodes the widgets added since (with their defaults); the old API file
+    # lacks them and the server fills in the same defaults.
+    assert ui_to_api(pair.ui(), object_info) == with_defaults(strip_meta(api), object_info)
     old_ids = {node["class_type"] for node in api.values()} & {"LoadHelloMemeModels", "ApplyHelloMeme", "ApplyHelloMemeTemporal"}
     assert pair.name != "hellomeme_video" or len(old_ids) == 3
     for node_id in old_ids:
@@ -104,8 +107,8 @@ def test_validation_rejects_a_missing_node_and_bad_values(object_info):
     broken["4"]["inputs"]["smoothing"] = 1.5
     assert any("outside [0.0, 1.0]" in p for p in validate_api(broken, object_info))
     broken = copy.deepcopy(api)
-    broken["5"]["inputs"]["face_motion"] = ["2", 0]  # IMAGE into FACE_MOTION
+    broken["5"]["inputs"]["face_motion"] = ["1", 0]  # IMAGE into FACE_MOTION
     assert any("gets IMAGE" in p for p in validate_api(broken, object_info))
     broken = copy.deepcopy(api)
-    broken["1"]["inputs"]["file"] = "not_uploaded.mp4"
+    broken["1"]["inputs"]["video"] = "not_uploaded.mp4"
     assert any("'not_uploaded.mp4' is not one of" in p for p in validate_api(broken, object_info))

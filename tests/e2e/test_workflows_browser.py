@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hellomeme_core.driving_video import load_driving_video
 from tests.e2e.browser import HeadlessChromium, find_chromium
 from tests.e2e.conftest import cached_nodes, drop_execution_cache
 from tests.e2e.media import read_frames
-from tests.e2e.workflow_graph import LEGACY_WORKFLOWS_DIR, declared_only, strip_meta, workflow_pairs
+from tests.e2e.workflow_graph import LEGACY_WORKFLOWS_DIR, declared_only, strip_meta, with_defaults, workflow_pairs
 
 pytestmark = pytest.mark.slow
 
@@ -89,9 +90,10 @@ def test_workflow_loads_with_no_missing_nodes(page, pair, comfy_server, tmp_path
     assert [n for n in nodes if n["errors"]] == []
     assert page.evaluate("app.graph.links instanceof Map ? app.graph.links.size : Object.keys(app.graph.links).length") == len(ui["links"])
     assert page.errors[errors_before:] == []
-    # The editor's own UI -> API conversion gives exactly the shipped API file.
+    # The editor's own UI -> API conversion gives exactly the shipped API file (for a graph saved before some
+    # inputs existed, with those inputs at their defaults).
     info = comfy_server.object_info()
-    assert declared_only(prompt_from_editor(page), info) == strip_meta(pair.api())
+    assert declared_only(prompt_from_editor(page), info) == with_defaults(strip_meta(pair.api()), info)
 
 
 def test_missing_node_is_detected(page, comfy_server):
@@ -137,7 +139,7 @@ def test_motion_preview_runs_when_queued_from_the_editor(page, comfy_server, sta
     for node_id in ("7", "9"):
         files = entry["outputs"][node_id]["images"]
         video = comfy_server.output_dir / files[0]["subfolder"] / files[0]["filename"]
-        assert len(read_frames(video)) == len(read_frames(staged_inputs["driving"]))
+        assert len(read_frames(video)) == len(load_driving_video(staged_inputs["driving"]).frames)  # at 8 fps
     time.sleep(1.5)  # let the SaveVideo nodes show their result
     after = page.screenshot(shots / "motion_preview_done.png")
     print(f"editor screenshots: {before} {after}")

