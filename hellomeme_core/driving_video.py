@@ -297,9 +297,7 @@ def load_driving_video(path: str | Path, target_fps: float = OFFICIAL_FPS, start
         raise HelloMemeError(f"start_seconds {start_seconds:g} must be 0 or more")
     if not math.isfinite(max_seconds) or max_seconds < 0:
         raise HelloMemeError(f"max_seconds {max_seconds:g} must be 0 (to the end of the clip) or more")
-    if not path.is_file():
-        read_video(path)  # raises the reader's "does not exist"
-    header = probe(path)
+    header = probe(path)  # a missing or unreadable file: the reader's own error
     fps = header.fps
     if fps <= 0:
         raise MediaError(f"media: ffmpeg states no frame rate for {path}; re-export the clip with a constant frame rate")
@@ -333,8 +331,10 @@ def load_driving_video(path: str | Path, target_fps: float = OFFICIAL_FPS, start
 
     # With a length, decoding stops after the last frame it needs: neither rule's first choices depend on
     # where the clip ends (ffmpeg's sync only looks at the frames it has seen).
-    max_frames = max(wanted()) + 1 if limit is not None else None
-    clip = read_video(path, max_frames=max_frames, keep=_selector(wanted()), progress=progress)
+    picks = list(wanted()) if limit is not None else None  # a bounded list: computed once, used twice
+    max_frames = max(picks) + 1 if picks is not None else None
+    clip = read_video(path, max_frames=max_frames, keep=_selector(picks if picks is not None else wanted()),
+                      progress=progress)
     decoded = clip.decoded_frames
     length = decoded / fps
     if start_seconds >= length:

@@ -7,17 +7,17 @@ named by content too, so uploading a file again is a no-op on the server.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
 from pathlib import Path
 from typing import Any
 
+from hellomeme_core.model_files.download import sha256_of
+
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/hellomeme-comfy/comfyui-hellomeme/batch")
 UPLOAD_SUBFOLDER = "hellomeme_batch"
 OUTPUT_SUBFOLDER = "hellomeme_batch"
-_CHUNK = 1 << 20
 _cache: dict[tuple[str, int, int], str] = {}
 
 
@@ -27,11 +27,7 @@ def file_sha256(path: str | Path) -> str:
     stat = path.stat()
     key = (os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _cache:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-        _cache[key] = digest.hexdigest()
+        _cache[key] = sha256_of(path).hexdigest()
     return _cache[key]
 
 

@@ -45,10 +45,6 @@ class Job:
     line: int | None = None  # where it was read (jobs file line), None for folder pairs
     error: str | None = None  # a problem of this job alone: it fails with this message without running
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "reference": str(self.reference), "driving": str(self.driving),
-                "settings": dict(self.settings), "line": self.line}
-
 
 # -- settings -------------------------------------------------------------------------------------------------
 def _as_int(key: str, value: Any, low: int, high: int, hint: str = "") -> int:

@@ -68,11 +68,12 @@ def find_comfyui_root(explicit: str | os.PathLike | None = None) -> Path:
             if not _is_tree(root):
                 raise LocalServerError(f"{label} {value} is not a ComfyUI folder (no main.py / folder_paths.py there)")
             return root
-    here = Path(__file__).absolute()
-    for candidate in (here, here.resolve()):  # the path we were imported from, then the real one of a link
-        extension = candidate.parents[2]
-        if extension.parent.name == "custom_nodes" and _is_tree(extension.parent.parent):
-            return extension.parent.parent
+    from hellomeme_core.model_files.locations import comfyui_root_of_extension, extension_roots
+
+    # The tree this extension sits in (also seen through a custom_nodes symlink), as the models folder is found.
+    root = next((r for r in map(comfyui_root_of_extension, extension_roots()) if r is not None), None)
+    if root is not None:
+        return root
     raise LocalServerError(
         f"nothing answers at {DEFAULT_URL} and no ComfyUI folder is known to start one: start ComfyUI and give "
         f"--server URL, or give --comfyui PATH (or set {ENV_VAR}) to the ComfyUI folder")

@@ -46,16 +46,14 @@ def server_files(history_entry: dict, outputs: list[OutputSpec], job_name: str) 
 class MediaFacts:
     frames: int | None
     has_audio: bool
-    seconds: float | None
 
 
 _FRAMES = re.compile(r"frame=\s*(\d+)")
 _AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: ")
-_TIME = re.compile(r"time=\s*(\d+):(\d+):([\d.]+)")
 
 
 def probe(path: str | Path) -> MediaFacts:
-    """Frame count, audio stream and duration of a video, read by ffmpeg without decoding (stream copy)."""
+    """Frame count and audio stream of a video, read by ffmpeg without decoding (stream copy)."""
     import imageio_ffmpeg
 
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0",
@@ -63,9 +61,7 @@ def probe(path: str | Path) -> MediaFacts:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
-        return MediaFacts(None, False, None)
+        return MediaFacts(None, False)
     text = done.stderr
     frames = _FRAMES.findall(text)
-    times = _TIME.findall(text)
-    seconds = (int(times[-1][0]) * 3600 + int(times[-1][1]) * 60 + float(times[-1][2])) if times else None
-    return MediaFacts(int(frames[-1]) if frames and done.returncode == 0 else None, bool(_AUDIO.search(text)), seconds)
+    return MediaFacts(int(frames[-1]) if frames and done.returncode == 0 else None, bool(_AUDIO.search(text)))

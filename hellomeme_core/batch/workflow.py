@@ -243,9 +243,6 @@ class Workflow:
         return unique
 
     # -- making a job's prompt ----------------------------------------------------------------------------------
-    def roles(self) -> set[str]:
-        return set(self.bindings)
-
     def bound_nodes(self) -> set[str]:
         """Nodes a job changes (its inputs, its settings, its outputs' file names)."""
         return {b.node_id for bs in self.bindings.values() for b in bs} | {o.node_id for o in self.outputs}

@@ -161,7 +161,6 @@ class TwoStagePlan:
     frame); ``start_frames``: the image-stage latent each position starts from (the official padding copies
     the second-to-last frame's latent); ``chunks``: window positions (the last window runs to the end)."""
 
-    num_frames: int
     frames: tuple[int, ...]
     start_frames: tuple[int, ...]
     chunks: tuple[tuple[int, ...], ...]
@@ -191,5 +190,5 @@ def plan_two_stage(num_frames: int, overlap: int = TWO_STAGE_OVERLAP) -> TwoStag
         chunks = [tuple(range(padded))]
     chunks[-1] = tuple(range(chunks[-1][0], padded))
     last, before_last = num_frames - 1, max(num_frames - 2, 0)
-    return TwoStagePlan(num_frames, tuple(range(num_frames)) + (last,) * pad,
+    return TwoStagePlan(tuple(range(num_frames)) + (last,) * pad,
                         tuple(range(num_frames)) + (before_last,) * pad, tuple(chunks))

@@ -141,7 +141,6 @@ class OfficialFaceAnalyzer(PdFgcSupport):
                                         "--toolkit)")
         self.sessions = {key: _session(folder / name, device) for key, name in TOOLKIT_FILES.items()}
         self.device = "cuda" if "CUDAExecutionProvider" in self.sessions["pose"].get_providers() else "cpu"
-        self.pd_fgc = None
 
     def _run(self, key: str, tensor: np.ndarray) -> list[np.ndarray]:
         session = self.sessions[key]

@@ -152,8 +152,11 @@ class PdFgcExpression:
         def batches() -> Iterator[np.ndarray]:
             for start in range(0, len(rows), self.batch_size):
                 part = slice(start, start + self.batch_size)
-                crops = crop_frames(frames_rgb[rows[part]], crop_box) if crops_rgb is None else crops_rgb[part]
-                yield aligned_crops(crops, points_to_crop(np.asarray(landmarks)[rows[part]], crop_box, CROP_SIZE))
+                points = np.asarray(landmarks)[rows[part]]
+                if crops_rgb is None:
+                    yield clip_aligned_crops(frames_rgb[rows[part]], points, crop_box)
+                else:
+                    yield aligned_crops(crops_rgb[part], points_to_crop(points, crop_box, CROP_SIZE))
 
         return self._run(batches(), progress)
 

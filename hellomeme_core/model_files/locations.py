@@ -19,7 +19,7 @@ def comfyui_root_of_extension(extension_root: Path = EXTENSION_ROOT) -> Path | N
     return None
 
 
-def _logical_extension_roots() -> list[Path]:
+def extension_roots() -> list[Path]:
     """This extension's root, plus the shell's logical working directory when it is the same folder.
 
     ``python -m hellomeme_core`` sees the physical path; when ``custom_nodes/<name>`` is a symlink to a
@@ -47,7 +47,7 @@ def default_models_dir(explicit: str | os.PathLike | None = None, *, must_exist:
     elif os.environ.get(ENV_VAR):
         path, source = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
     else:
-        comfy = next((c for c in map(comfyui_root_of_extension, _logical_extension_roots()) if c), None)
+        comfy = next((c for c in map(comfyui_root_of_extension, extension_roots()) if c), None)
         if comfy is None:
             raise HelloMemeError(
                 f"No HelloMeme models folder: this extension is not inside a ComfyUI tree ({EXTENSION_ROOT}). "

@@ -45,7 +45,7 @@ def apply_image_stage(model: comfy.model_patcher.ModelPatcher, hm_models: HelloM
                       condition, face_motion) -> comfy.model_patcher.ModelPatcher:
     """A clone of ``model`` that runs HelloMeme's image stage; the HelloMeme modules load with it."""
     check_sd15(model, NODE)
-    for warning in getattr(hm_reference, "warnings", ()):
+    for warning in hm_reference.warnings:
         _log.warning("HelloMeme %s: %s", NODE, warning)
     source = control_source(hm_models, hm_reference, condition, face_motion)
     modules = hm_models.image_modules()

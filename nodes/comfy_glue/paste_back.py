@@ -6,10 +6,8 @@ import logging
 import numpy as np
 import torch
 
-import comfy.model_management
-
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
-from hellomeme_core.face.paste_back import PasteBack
+from hellomeme_core.face.paste_back import paste_back
 
 from .progress import node_progress
 
@@ -63,15 +61,9 @@ def paste_back_images(images: torch.Tensor, reference_image: torch.Tensor, refer
     """(F, H, W, 3) float32 IMAGE: every generated crop pasted into the reference picture at the motion's crop box."""
     _check(images, reference_image, reference_motion)
     picture = reference_image[0, ..., :3].detach().to("cpu", torch.float32).numpy()
-    paster = PasteBack(picture, reference_motion.crop_box, feather, color_match, _face_box(reference_motion))
-    count = int(images.shape[0])
-    height, width = paster.picture.shape[:2]
+    count, height, width = int(images.shape[0]), picture.shape[0], picture.shape[1]
     out = torch.empty((count, height, width, 3), dtype=torch.float32)  # the only allocation that grows with frames
-    target = out.numpy()  # shares memory: the core writes the frames in place
-    progress = node_progress(count)
-    for index in range(count):
-        comfy.model_management.throw_exception_if_processing_interrupted()  # Cancel between frames
-        frame = images[index, ..., :3].detach().to("cpu", torch.float32).numpy()
-        paster.frame(frame, out=target[index])
-        progress(index + 1)
+    # The core writes into the tensor's numpy view; the progress callback also honours Cancel between frames.
+    paste_back(images[..., :3], picture, reference_motion.crop_box, feather, color_match, _face_box(reference_motion),
+               out=out.numpy(), progress=node_progress(count))
     return out

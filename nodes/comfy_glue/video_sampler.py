@@ -145,6 +145,18 @@ def official_start_noise(model, noise: torch.Tensor, sigmas: torch.Tensor, sampl
     return noise
 
 
+def step_counter(total: int) -> Callable[[], None]:
+    """``on_step()`` for every sampler step of a run: one node progress bar over all its passes."""
+    bar = node_progress(total)
+    done = [0]
+
+    def on_step() -> None:
+        done[0] += 1
+        bar(done[0], total)
+
+    return on_step
+
+
 def _sample_pass(model, wrapper, noise, latent_image, positive, negative, steps, cfg, sampler_name, scheduler,
                  denoise, seed, sigmas, on_step) -> torch.Tensor:
     m = _pass_model(model, wrapper)
@@ -179,11 +191,11 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
         raise ShapeMismatchError(
             f"{NODE}: the LATENT batch has {frames} latents but the driving motion has {controls} frames; the video "
             "schedule needs one latent per driving frame (Empty Latent Image batch_size = the frame count).")
-    if noise is None:
-        noise = comfy.sample.prepare_noise(samples, seed)
     if policy is None:
         return sample_two_stage(model, positive, negative, samples, seed, steps, cfg, sampler_name, scheduler,
                                 denoise, patch.version)
+    if noise is None:
+        noise = comfy.sample.prepare_noise(samples, seed)
     hm_reference = source.hm_reference
     levels = plan_levels(frames)
     run = VideoRun(levels, policy)
@@ -191,12 +203,7 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
               "calls per step", patch.version, policy.value, frames, len(levels),
               "/".join(str(len(lv.frames)) for lv in levels), denoiser_calls_per_step(levels, policy))
     passes = len(levels) + (1 if policy is PadPolicy.KEEP_DEEPEST else 0)
-    bar = node_progress(passes * steps)
-    done = [0]
-
-    def on_step():
-        done[0] += 1
-        bar(done[0], passes * steps)
+    on_step = step_counter(passes * steps)
 
     def sample(level: Level, chunks: list[VideoChunk], level_noise, positions) -> torch.Tensor:
         return _sample_pass(model, chunk_wrapper(level, chunks), level_noise, samples[positions], positive, negative,
@@ -255,22 +262,15 @@ def sample_two_stage(model, positive, negative, samples: torch.Tensor, seed: int
     _log.info("HelloMeme Video Sampler: %s two-stage schedule, %d frames: an image stage of %d steps per frame, then "
               "%d positions (%d padding) in %d window(s) of 12", version, frames, image_steps, len(plan.frames),
               len(plan.frames) - frames, len(plan.chunks))
-    bar = node_progress(total)
-    done = [0]
-
-    def on_step():
-        done[0] += 1
-        bar(done[0], total)
-
+    on_step = step_counter(total)
     levels = [Level(0, plan.frames, plan.chunks)]
     run = VideoRun(levels, None)
     stage_one = []
-    previous = samples[:1]
+    previous = samples[:1]  # frame 0 starts from the given latent, every later frame from the previous result
     for frame in range(frames):
         level = Level(0, (frame,), ((0,),))
-        start = previous if frame else samples[:1]
         previous = _sample_pass(model, chunk_wrapper(level, [VideoChunk((frame,), None, use_motion=False)]), base,
-                                start, positive, negative, image_steps, cfg, sampler_name, scheduler, denoise, seed,
+                                previous, positive, negative, image_steps, cfg, sampler_name, scheduler, denoise, seed,
                                 None, on_step)
         stage_one.append(previous)
     image_latents = torch.cat(stage_one)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import imageio_ffmpeg
 import numpy as np
 
+from tests.e2e.media import probe, read_frames
 from tests.support.comfy_server import ComfyServer, ComfyServerError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,17 +146,11 @@ def state_of(out: Path) -> dict:
 # -- media ------------------------------------------------------------------------------------------------------
 def decoded_frames(path: Path) -> np.ndarray:
     """Every frame of a video, decoded (F, H, W, 3) uint8."""
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    meta = next(reader)
-    width, height = meta["size"]
-    return np.stack([np.frombuffer(b, dtype=np.uint8).reshape(height, width, 3) for b in reader])
+    return read_frames(path)
 
 
 def audio_codec(path: Path) -> str | None:
-    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                          capture_output=True, text=True)
-    match = re.search(r"Stream #\d+:\d+.*?: Audio: (\w+)", done.stderr)
-    return match[1] if match else None
+    return probe(path).audio_codec
 
 
 @functools.lru_cache(maxsize=None)

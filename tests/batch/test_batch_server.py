@@ -177,7 +177,9 @@ def test_ctrl_c_takes_the_batch_out_of_the_queue_and_a_rerun_goes_on(comfy_serve
     assert not {item[1] for item in queue["queue_running"] + queue["queue_pending"]} & set(pids.values())
     done_first = [name for name, rec in state.items() if rec["status"] == "done"]
     # The running job was interrupted, the waiting one taken out (unless it finished first), nothing else sent.
-    assert len(done_first) + len(cancelled) == 3 and sorted(cancelled.values()) <= ["interrupted", "removed from the queue"]
+    assert len(done_first) + len(cancelled) == 3
+    assert set(cancelled.values()) <= {"interrupted", "removed from the queue"}
+    assert list(cancelled.values()).count("interrupted") <= 1  # only the batch's own running job
     assert [rec["status"] for rec in state.values()].count("pending") == 1
     for name in done_first:
         assert len(decoded_frames(out / f"{name}.mp4")) == frames_at_8fps(DRIVINGS / f"{name.split('__')[1]}.mp4")

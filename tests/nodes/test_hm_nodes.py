@@ -28,16 +28,10 @@ def comfy():
 
 @pytest.fixture(scope="module")
 def hm_dir(tmp_path_factory, comfy):
-    import folder_paths
-
-    import nodes.comfy_glue.paths  # noqa: F401  (registers the hellomeme folder)
-
     folder = tmp_path_factory.mktemp("hellomeme_models")
     fx.write_version_files(folder, VERSION)
-    folder_paths.add_model_folder_path("hellomeme", str(folder), is_default=True)
-    yield folder
-    paths, exts = folder_paths.folder_names_and_paths["hellomeme"]
-    folder_paths.folder_names_and_paths["hellomeme"] = ([p for p in paths if p != str(folder)], exts)
+    with fx.hellomeme_folder(folder):
+        yield folder
 
 
 @pytest.fixture(scope="module")
