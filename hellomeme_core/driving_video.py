@@ -244,6 +244,23 @@ def _parse_wav(data: bytes, path: Path) -> tuple[np.ndarray, int]:
     raise MediaError(f"media: ffmpeg's audio for {path} has no readable format or data")
 
 
+def decode_audio_track(path: str | Path, options: list[str] | None = None, timeout: float = 600.0) -> tuple[np.ndarray, int]:
+    """The first audio track of ``path`` through ffmpeg (``options``: its filters / range, output side):
+    ((channels, samples) float32, sample rate). MediaError names a file ffmpeg cannot decode."""
+    path = Path(path)
+    command = [_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+               "-vn", "-sn", "-dn", *(options or []), "-c:a", "pcm_f32le", "-f", "wav", "-"]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MediaError(f"media: ffmpeg could not decode the audio of {path} ({type(exc).__name__})") from None
+    if result.returncode != 0:
+        lines = [line.strip() for line in result.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+        raise MediaError(f"media: ffmpeg cannot decode the audio track of {path} "
+                         f"({lines[-1][:300] if lines else f'exit code {result.returncode}'}); is there a sound track?")
+    return _parse_wav(result.stdout, path)
+
+
 def read_audio(path: str | Path, start_seconds: float, seconds: float, timeout: float = 600.0) -> tuple[np.ndarray, int]:
     """The first audio track from ``start_seconds`` for ``seconds``: ((channels, samples) float32, sample rate).
 
@@ -255,18 +272,8 @@ def read_audio(path: str | Path, start_seconds: float, seconds: float, timeout: 
     # and fills gaps inside it (async=1, no stretching); the range is then cut by output -ss/-t. Seeking
     # in the input instead (-ss before -i) is faster on long files but lands on the video's keyframe and
     # drops or shifts the audio before it (measured: 0.33 s off on a clip whose video starts at 0.4 s).
-    command = [_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-               "-vn", "-sn", "-dn", "-af", "aresample=async=1:first_pts=0", "-ss", f"{start_seconds:.6f}",
-               "-t", f"{seconds:.6f}", "-c:a", "pcm_f32le", "-f", "wav", "-"]
-    try:
-        result = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MediaError(f"media: ffmpeg could not decode the audio of {path} ({type(exc).__name__})") from None
-    if result.returncode != 0:
-        lines = [line.strip() for line in result.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-        raise MediaError(f"media: ffmpeg cannot decode the audio track of {path} "
-                         f"({lines[-1][:300] if lines else f'exit code {result.returncode}'})")
-    audio, rate = _parse_wav(result.stdout, path)
+    audio, rate = decode_audio_track(path, ["-af", "aresample=async=1:first_pts=0", "-ss", f"{start_seconds:.6f}",
+                                            "-t", f"{seconds:.6f}"], timeout)
     wanted = int(round(seconds * rate))
     if audio.shape[1] < wanted:
         audio = np.pad(audio, ((0, 0), (0, wanted - audio.shape[1])))

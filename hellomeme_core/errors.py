@@ -31,6 +31,10 @@ class NoFaceError(HelloMemeError):
     """No face was found where one is required."""
 
 
+class NoPersonError(HelloMemeError):
+    """No person (body) was found where one is required."""
+
+
 class MediaError(HelloMemeError):
     """A video or image file cannot be decoded (corrupt, empty, unsupported)."""
 

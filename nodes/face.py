@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from hellomeme_core.face.analyzer import BACKENDS
+from hellomeme_core.face.analyzer import BACKENDS, DETECTORS
 from hellomeme_core.face.face_choice import LARGEST, MAX_FACES
 from hellomeme_core.face.no_face import POLICIES
 
 from .comfy_glue.errors import named_errors
-from .comfy_glue.face_motion import extract, load_analyzer, render
+from .comfy_glue.face_motion import extract, insightface_pack_choices, load_analyzer, render
 from .comfy_glue.socket_types import FaceAnalyzer, FaceMotion
 
 MIN_SIZE, SIZE_STEP = 128, 64
@@ -17,6 +17,7 @@ MIN_SIZE, SIZE_STEP = 128, 64
 class LoadFaceAnalyzer(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
+        packs, default_pack = insightface_pack_choices()
         return io.Schema(
             node_id="HelloMemeLoadFaceAnalyzer",
             display_name="Load Face Analyzer",
@@ -38,14 +39,25 @@ class LoadFaceAnalyzer(io.ComfyNode):
                                  "Models' expression_mode pd_fgc). Needs pd_fgc_motion in ComfyUI/models/hellomeme "
                                  "(python -m hellomeme_core download --id pd_fgc_motion). Off: only the ARKit coefficients "
                                  "(expression_mode arkit)."),
+                io.Combo.Input("detector", options=list(DETECTORS), default="built-in", optional=True, tooltip=
+                               "Who finds the faces. built-in: the backend's own detector. insightface: the SCRFD detector "
+                               "of an insightface pack (insightface_pack), which finds faces mediapipe misses (stylised or "
+                               "cartoon portraits, strong profiles, small faces); its boxes feed the same landmarks, pose "
+                               "and crop."),
+                io.Combo.Input("insightface_pack", options=packs, default=default_pack, optional=True, tooltip=
+                               "The insightface model pack in ComfyUI/models/insightface (models/<pack>/ or <pack>/, as "
+                               "IPAdapter FaceID and InstantID keep them): antelopev2 or buffalo_l. Used by the insightface "
+                               "detector and by Extract Face Motion's identity_image. Never downloaded (non-commercial "
+                               "research licence): place the files yourself."),
             ],
             outputs=[FaceAnalyzer.Output(display_name="face_analyzer", tooltip="The face analyzer to give to Extract Face Motion.")],
         )
 
     @classmethod
-    def execute(cls, backend: str, device: str, pd_fgc: bool = True) -> io.NodeOutput:
+    def execute(cls, backend: str, device: str, pd_fgc: bool = True, detector: str = "built-in",
+                insightface_pack: str = "antelopev2") -> io.NodeOutput:
         with named_errors("Load Face Analyzer"):
-            return io.NodeOutput(load_analyzer(backend, device, pd_fgc))
+            return io.NodeOutput(load_analyzer(backend, device, pd_fgc, detector, insightface_pack))
 
 
 class ExtractFaceMotion(io.ComfyNode):
@@ -82,6 +94,11 @@ class ExtractFaceMotion(io.ComfyNode):
                              "Size of the face_crop output (width = height, a multiple of 64): your generation size, the "
                              "same as Render Pose Condition's size. The pose is measured in the official 512 crop whatever "
                              "this is."),
+                io.Image.Input("identity_image", optional=True, tooltip=
+                               "Optional picture of the person to follow when the frames show several people: in every "
+                               "frame the face most like it (ArcFace identity, insightface pack of Load Face Analyzer) is "
+                               "followed, across crossings and swaps; face_index is then ignored. Frames where the person "
+                               "is not found count as frames without a face."),
             ],
             outputs=[
                 FaceMotion.Output(display_name="face_motion", tooltip=
@@ -110,10 +127,10 @@ class ExtractFaceMotion(io.ComfyNode):
 
     @classmethod
     def execute(cls, face_analyzer, images, no_face_policy: str, smoothing: float, fps: float, clip_vision=None,
-                face_index: int = LARGEST, crop_size: int = 512) -> io.NodeOutput:
+                face_index: int = LARGEST, crop_size: int = 512, identity_image=None) -> io.NodeOutput:
         with named_errors("Extract Face Motion"):
             return io.NodeOutput(*extract(face_analyzer, images, no_face_policy, smoothing, fps, clip_vision,
-                                          face_index, crop_size))
+                                          face_index, crop_size, identity_image))
 
 
 class RenderPoseCondition(io.ComfyNode):

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_commands_are_the_cmd_modules_of_the_cli_package():
-    assert commands() == {name: f"hellomeme_core.cli.cmd_{name}" for name in ("batch", "check", "demo", "download", "motion")}
+    assert commands() == {name: f"hellomeme_core.cli.cmd_{name}" for name in ("batch", "check", "demo", "download", "motion", "report")}
 
 
 def test_no_command_prints_help_and_exits_2(capsys):
@@ -27,5 +27,5 @@ def test_module_entry_point_lists_every_command_without_loading_comfyui():
             "assert not loaded, loaded\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for name in ("batch", "check", "demo", "download", "motion"):
+    for name in ("batch", "check", "demo", "download", "motion", "report"):
         assert f"    {name} " in done.stdout

@@ -39,7 +39,9 @@ def test_object_info_lists_our_nodes_with_tooltips(comfy_server):
     assert current == {"HelloMemeModelFiles", "HelloMemeLoadFaceAnalyzer", "HelloMemeExtractFaceMotion",
                        "HelloMemeRenderPoseCondition", "HelloMemeLoadModels", "HelloMemeReference", "HelloMemeApply",
                        "HelloMemeApplyTemporal", "HelloMemeVideoSampler", "HelloMemeLoadDrivingVideo",
-                       "HelloMemePasteBack"}
+                       "HelloMemePasteBack", "HelloMemeAudioToFaceMotion", "HelloMemeCombineFaceMotion",
+                       "HelloMemeExtractBodyMotion", "HelloMemeRenderSkeletonCondition", "HelloMemeIdentitySimilarity",
+                       "HelloMemeMotionFidelityReport"}
     for old, new in {"LoadHelloMemeModels": "HelloMemeLoadModels", "ApplyHelloMeme": "HelloMemeApply",
                      "ApplyHelloMemeTemporal": "HelloMemeApplyTemporal"}.items():
         assert ours[old]["deprecated"] is True and ours[old]["input"] == ours[new]["input"]

@@ -316,7 +316,13 @@ def test_manifest_covers_every_file():
     assert not pd_fgc.optional and set(pd_fgc.versions) == set(layout.VERSIONS) and "Load HelloMeme Models" in pd_fgc.nodes
     assert m.of_kind("clip_vision")[0].folder == "clip_vision"
     assert m.of_kind("checkpoint")[0].folder == "checkpoints"
+    # The insightface packs are listed (optional, licence note) but never downloaded: no URL, no version.
+    packs = m.of_kind("insightface")
+    assert {e.path for e in packs} >= {"models/antelopev2/scrfd_10g_bnkps.onnx", "models/buffalo_l/w600k_r50.onnx"}
+    assert all(e.optional and not e.urls and "non-commercial" in e.licence and e.folder == "insightface" for e in packs)
     for e in m.entries:
+        if e.kind == "insightface":
+            continue
         assert e.urls and e.licence and e.folder and e.path and e.nodes and e.versions
         assert e.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", e.sha256)
         assert e.size is None or e.size > 0

@@ -31,6 +31,8 @@ def build_report(jobs: list[Job], store: StateStore, extra: dict[str, Any]) -> d
             "settings": job.settings, "line": job.line, "submissions": rec.submissions, "lost_runs": rec.lost_runs,
             "client_ms": round(rec.client_ms, 1),
         })
+        if rec.fidelity is not None:
+            rows[-1]["fidelity"] = rec.fidelity
     counts = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
     records = [store.record(job.name) for job in jobs]
     gaps = server_idle_gaps_ms(records)
@@ -52,6 +54,17 @@ def write_report(out_dir: Path, report: dict[str, Any]) -> Path:
     return path
 
 
+def fidelity_text(columns: dict[str, Any]) -> str:
+    """One job's fidelity columns, short: APD (deg), AED, mouth correlation, delay (frames), identity (CSIM)."""
+    if "error" in columns:
+        return f"[fidelity: {columns['error']}]"
+    show = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+    return (f"[APD {show(columns.get('apd_deg'), '.1f')} deg, AED {show(columns.get('aed'), '.3f')}, "
+            f"mouth r {show(columns.get('mouth_corr'), '.2f')}, delay {show(columns.get('delay_frames'), 'd')}"
+            + (f", identity {show(columns['identity_mean'], '.2f')} (min {show(columns.get('identity_min'), '.2f')})"
+               if "identity_mean" in columns else "") + "]")
+
+
 def summary_table(report: dict[str, Any], width: int = 120) -> str:
     """A plain-text table of the report's jobs and a totals line."""
     rows = [("job", "status", "seconds", "frames", "outputs / error")]
@@ -59,6 +72,8 @@ def summary_table(report: dict[str, Any], width: int = 120) -> str:
         seconds = f"{job['seconds']:.1f}" if job["seconds"] is not None else "-"
         frames = str(job["frames"]) if job["frames"] is not None else "-"
         last = ", ".join(job["outputs"]) if job["status"] == DONE else (job["error"] or "")
+        if job["status"] == DONE and job.get("fidelity"):
+            last += "  " + fidelity_text(job["fidelity"])
         rows.append((job["name"], job["status"], seconds, frames, last.replace("\n", " ")))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []

@@ -48,6 +48,8 @@ class RunnerOptions:
     poll_interval: float = 1.0  # queue poll when the websocket says nothing (s)
     cancel_wait: float = 30.0  # how long Ctrl-C waits for the interrupted job's end (s)
     max_server_restarts: int = 3  # local server (--server auto) restarts after it died
+    fidelity: bool = False  # motion-fidelity report of each output against its driving clip (face analysis: slow)
+    identity_pack: Path | None = None  # insightface pack folder: the fidelity report adds the identity similarity
 
 
 @dataclass
@@ -382,6 +384,8 @@ class BatchRunner:
             record.status, record.error, record.error_kind = DONE, None, None
             record.outputs = [f.local_name for f in files]
             record.frames, record.has_audio = facts.frames, facts.has_audio
+            if self.options.fidelity:
+                record.fidelity = await self._fidelity(job, self.out_dir / files[0].local_name)
             self._save(record)
             self.emit("job_done", job=job.name, prompt_id=pid, seconds=record.seconds, frames=record.frames,
                       has_audio=record.has_audio, outputs=record.outputs)
@@ -398,6 +402,17 @@ class BatchRunner:
             node = str(detail.get("node_id", "?"))
             message = self._local_names(job, str(detail.get("exception_message") or "the server reported an error").strip())
             self._fail(record, "execution", f"node {node} ({self.workflow.title(node)}): {message}")
+
+    async def _fidelity(self, job: Job, output: Path) -> dict:
+        """The output's motion-fidelity columns (report files in ``<out>/<name>_fidelity/``), off the event loop."""
+        from hellomeme_core.report.videos import job_fidelity
+
+        t0 = time.perf_counter()
+        columns = await asyncio.to_thread(job_fidelity, job.driving, output, self.out_dir / f"{job.name}_fidelity",
+                                          job.reference, self.options.identity_pack)
+        self._charge(job, t0)
+        self.emit("job_fidelity", job=job.name, **columns)
+        return columns
 
     def _local_names(self, job: Job, message: str) -> str:
         """The server's message with its paths of our uploads replaced by the job's own files."""

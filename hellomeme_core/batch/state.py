@@ -42,6 +42,7 @@ class JobRecord:
     seconds: float | None = None  # execution time on the server
     frames: int | None = None
     has_audio: bool | None = None
+    fidelity: dict | None = None  # motion-fidelity columns of the output vs its driving clip (--fidelity)
     server_start_ms: int | None = None  # the server's execution_start / end timestamps (ms since the epoch)
     server_end_ms: int | None = None
     client_ms: float = 0.0  # time this client spent on the job (checks, uploads, submit, download, probe)

@@ -56,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 2: the next job waits ready in the server's queue)")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of the progress bar")
     parser.add_argument("--retry-failed", action="store_true", help="run again the jobs that failed in an earlier run")
+    parser.add_argument("--fidelity", action="store_true",
+                        help="after each job, a motion-fidelity report of its video against the driving clip (head-pose "
+                             "error APD, expression error AED, mouth correlation, delay) in the report and "
+                             "DIR/<name>_fidelity/ (runs face analysis on both videos: slower)")
+    parser.add_argument("--insightface", metavar="DIR",
+                        help="with --fidelity: an insightface models folder (default $HELLOMEME_INSIGHTFACE_DIR) whose "
+                             "pack (--pack) adds each job's identity similarity to its reference (ArcFace cosine)")
+    parser.add_argument("--pack", default="antelopev2", help="the insightface pack for --insightface (default antelopev2)")
     group = parser.add_argument_group("settings for every job (a job's own value wins)")
     group.add_argument("--version", help="HelloMeme version (auto, v1 ... v5c)")
     group.add_argument("--seed", type=int)
@@ -109,7 +117,8 @@ async def _run_batch(args, jobs, workflow, store, reporter, server_url, local):
     from hellomeme_core.batch.client import ComfyClient
     from hellomeme_core.batch.runner import BatchRunner, RunnerOptions, install_signal_handlers
 
-    options = RunnerOptions(max_queued=args.max_queued, retry_failed=args.retry_failed, server_wait=args.server_wait)
+    options = RunnerOptions(max_queued=args.max_queued, retry_failed=args.retry_failed, server_wait=args.server_wait,
+                            fidelity=getattr(args, "fidelity", False), identity_pack=getattr(args, "identity_pack", None))
     async with ComfyClient(server_url, store.client_id) as client:
         runner = BatchRunner(jobs, workflow, client, store, reporter, Path(args.out), options, local)
         task = asyncio.current_task()
@@ -126,14 +135,20 @@ def run(args: argparse.Namespace) -> int:
     from hellomeme_core.batch.state import StateStore
     from hellomeme_core.batch.workflow import Workflow, shipped_workflow_path
 
+    from hellomeme_core.errors import HelloMemeError
+    from hellomeme_core.report.videos import identity_pack
+
     out = Path(args.out)
     try:
         jobs = _load_jobs(args)
         workflow = Workflow.load(args.workflow or shipped_workflow_path())
+        # a missing insightface pack is said before any server starts or job runs
+        args.identity_pack = (identity_pack(getattr(args, "insightface", None), getattr(args, "pack", "antelopev2"))
+                              if getattr(args, "fidelity", False) else None)
         store = StateStore(out)
         store.lock()
         store.load()
-    except BatchError as exc:
+    except HelloMemeError as exc:  # BatchError, and a missing insightface pack
         _say_error(args, str(exc))
         return 2
     reporter = JsonReporter() if args.json else TerminalReporter()

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     statuses = detect_versions([models_dir], args.version)
+    packs = _insightface_packs(models_dir)
     extras = []
     if args.toolkit:
         folders = {k: [v] for k, v in folder_map(models_dir).items()}
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             "versions": {v: {"state": st.state, "image_ready": st.image_ready, "video_ready": st.video_ready,
                              "files": [_file_json(f) for f in st.files]} for v, st in statuses.items()},
             "optional": [_file_json(r) for r in extras],
+            "insightface": packs,
         }, indent=2))
     else:
         print(format_report(statuses, [models_dir]))
@@ -94,11 +96,35 @@ def run(args: argparse.Namespace) -> int:
             if missing:
                 print(f"Incomplete. Fetch with: python -m hellomeme_core download --version {' --version '.join(args.version)} "
                       f"--models-dir {models_dir}")
+        print(f"Optional insightface packs (identity similarity, follow one person, insightface detector; never "
+              f"downloaded, non-commercial research licence) in {', '.join(p for p in _insightface_dirs(models_dir))}:")
+        for p in packs:
+            detail = f"  [{p['path']}]" if p["path"] else ""
+            lacking = f": lacks {', '.join(p['missing'])}" if p["status"] != "found" and p["missing"] else ""
+            print(f"  {p['status']:<10} {p['id']}{detail}{lacking}")
     if any_bad:
         return 1
     if args.version and not requested_ok:
         return 1
     return 0
+
+
+def _insightface_dirs(models_dir) -> list[str]:
+    """The insightface folder beside the hellomeme folder, and $HELLOMEME_INSIGHTFACE_DIR when set."""
+    import os
+
+    from hellomeme_core.face.insightface.packs import ENV_VAR, FOLDER_NAME
+
+    dirs = [str(models_dir.parent / FOLDER_NAME)]
+    if os.environ.get(ENV_VAR):
+        dirs.insert(0, os.environ[ENV_VAR])
+    return dirs
+
+
+def _insightface_packs(models_dir) -> list[dict]:
+    from hellomeme_core.face.insightface.packs import pack_report
+
+    return pack_report(_insightface_dirs(models_dir))
 
 
 def _file_json(report) -> dict:

@@ -43,6 +43,11 @@ def select_entries(args: argparse.Namespace):
     if args.checkpoint:
         chosen += manifest.of_kind("checkpoint")
     chosen += [manifest.by_id(i) for i in args.id]
+    refused = [e.id for e in chosen if e.kind == "insightface"]
+    if refused:  # their licence is non-commercial research only: the user places them, we never fetch them
+        raise KeyError(f"{', '.join(refused)}: the insightface packs are never downloaded (non-commercial research "
+                       "licence). Copy the pack folder (antelopev2 or buffalo_l) into ComfyUI/models/insightface/models/ "
+                       "yourself; `python -m hellomeme_core check` shows whether it is found.")
     seen, out = set(), []
     for e in manifest.entries:
         if e in chosen and e.id not in seen:

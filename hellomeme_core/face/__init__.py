@@ -11,5 +11,7 @@ Modules (import them directly; this package imports nothing so ``pose_condition`
 - ``crop``: the official 512 clip crop. ``paste_back``: generated crops back into the full picture.
   ``face_parts``: eye/mouth crops for CLIP. ``preview``: overlays.
 - ``no_face``: hold / interpolate / drop / error. ``smoothing``: One Euro. ``retarget``: relative motion, condition images.
+- ``insightface``: the insightface packs' SCRFD detector and ArcFace recognizer (identity similarity, following one
+  person, the ``insightface`` detector choice), read with onnxruntime without the insightface package.
 - ``native_logs``: keeps mediapipe's native start-up log lines off stderr (the command line uses it).
 """

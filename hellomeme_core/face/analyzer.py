@@ -6,7 +6,7 @@ import os
 import numpy as np
 import torch
 
-from hellomeme_core.errors import HelloMemeError
+from hellomeme_core.errors import HelloMemeError, MissingModelFileError
 from hellomeme_core.face.face_choice import LARGEST
 from hellomeme_core.face.frames import FaceAnalyzer, FrameAnalysis, Progress, check_frames
 from hellomeme_core.face.mediapipe_backend import MediapipeFaceAnalyzer
@@ -16,7 +16,7 @@ from hellomeme_core.face.smoothing import smooth_strength
 from hellomeme_core.face.types import FaceMotion
 
 # The backend contract is importable from here too, where callers of the extraction look for it.
-__all__ = ["BACKENDS", "FaceAnalyzer", "FrameAnalysis", "Progress", "check_frames", "extract_face_motion",
+__all__ = ["BACKENDS", "DETECTORS", "FaceAnalyzer", "FrameAnalysis", "Progress", "check_frames", "extract_face_motion",
            "load_face_analyzer"]
 
 
@@ -38,6 +38,7 @@ def extract_face_motion(
     progress: Progress | None = None,
     source: str = "input",
     face_index: int = LARGEST,
+    identity: np.ndarray | None = None,
 ) -> FaceMotion:
     """Analyze frames (F, H, W, 3) and return their FACE_MOTION.
 
@@ -45,10 +46,19 @@ def extract_face_motion(
     ``frames_without_face`` under every policy (``no_face_indices`` lists them); ``smoothing``
     (0..1) is the One Euro strength applied over time to pose, expression and landmarks. ``face_index``
     picks the face when a frame has several: -1 the largest (official), 0, 1, ... counted from the left
-    (a frame with fewer faces counts as a frame without a face).
+    (a frame with fewer faces counts as a frame without a face). ``identity`` (an RGB image of one person)
+    follows that person instead, chosen in every frame by the analyzer's insightface pack; with the
+    insightface detector, its boxes (largest / n-th from the left) say where the landmarks are read.
     """
     frames = check_frames(frames)
-    analysis = analyzer.analyze(frames, progress, face_index=face_index)
+    if identity is not None or getattr(analyzer, "detector", "built-in") == "insightface":
+        from hellomeme_core.face.insightface.follow import track_faces
+
+        track = track_faces(insightface_pack(analyzer, "identity_image" if identity is not None else "detector"),
+                            frames, face_index, identity)
+        analysis = analyzer.analyze(frames, progress, face_index=face_index, target_boxes=track.boxes)
+    else:
+        analysis = analyzer.analyze(frames, progress, face_index=face_index)
     rows, pairs, weight = fill_plan(analysis.found, no_face_policy, source=source)
     fill = lambda values: apply_fill(values, pairs, weight)  # noqa: E731
     angles, translation = fill(analysis.angles), fill(analysis.translation)
@@ -78,19 +88,37 @@ def extract_face_motion(
 
 
 BACKENDS = ("mediapipe", "official")
+DETECTORS = ("built-in", "insightface")
+
+
+def insightface_pack(analyzer: FaceAnalyzer, needed_for: str):
+    """The analyzer's insightface pack, or an error saying what needs it and where the pack goes."""
+    pack = getattr(analyzer, "insightface", None)
+    if pack is None:
+        why = getattr(analyzer, "insightface_missing", "") or "no insightface pack was given to the face analyzer"
+        raise MissingModelFileError(f"{needed_for} needs an insightface model pack (antelopev2 or buffalo_l): {why}")
+    return pack
 
 
 def load_face_analyzer(backend: str = "mediapipe", device: str = "auto", model_dir: str | None = None,
-                       pd_fgc_path: str | os.PathLike | None = None) -> FaceAnalyzer:
+                       pd_fgc_path: str | os.PathLike | None = None, detector: str = "built-in",
+                       insightface=None) -> FaceAnalyzer:
     """The analyzer for ``backend``: "mediapipe" (bundled, CPU) or "official" (HelloMeme ONNX toolkit); with
     ``pd_fgc_path`` (songkey/pd_fgc_motion, folder or file) it also returns the PD-FGC embedding ``pd_fpg``,
-    its encoder run on ``device`` ("auto": CUDA when torch has it)."""
+    its encoder run on ``device`` ("auto": CUDA when torch has it). ``detector`` "insightface" finds the faces
+    with the pack ``insightface`` (an ``InsightFacePack``), which also serves following a face by identity."""
+    if detector not in DETECTORS:
+        raise HelloMemeError(f"face analyzer: unknown detector {detector!r}; choose one of {DETECTORS}")
+    if detector == "insightface" and insightface is None:
+        raise MissingModelFileError("face analyzer: the insightface detector needs an insightface model pack "
+                                    "(antelopev2 or buffalo_l in ComfyUI/models/insightface)")
     if backend == "mediapipe":
         analyzer = MediapipeFaceAnalyzer()
     elif backend == "official":
         analyzer = OfficialFaceAnalyzer(model_dir=model_dir, device=device)
     else:
         raise HelloMemeError(f"face analyzer: unknown backend {backend!r}; choose one of {BACKENDS}")
+    analyzer.detector, analyzer.insightface = detector, insightface
     if pd_fgc_path is not None:
         analyzer.load_pd_fgc(pd_fgc_path, device)
     return analyzer

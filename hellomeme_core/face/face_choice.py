@@ -42,6 +42,21 @@ def pick_face(boxes: np.ndarray, face_index: int) -> int | None:
     return int(np.argsort(centres, kind="stable")[face_index])
 
 
+def match_box(boxes: np.ndarray, target: np.ndarray) -> int | None:
+    """Row of ``boxes`` (N, 4) standing for the face in ``target`` (4,), a box found by another detector: the
+    box whose centre lies inside the target and nearest its centre; None when none does (or target is NaN)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    target = np.asarray(target, dtype=np.float64).reshape(4)
+    if not len(boxes) or np.isnan(target).any():
+        return None
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    inside = (cx >= target[0]) & (cx <= target[2]) & (cy >= target[1]) & (cy <= target[3])
+    if not inside.any():
+        return None
+    distance = np.hypot(cx - (target[0] + target[2]) / 2, cy - (target[1] + target[3]) / 2)
+    return int(np.argmin(np.where(inside, distance, np.inf)))
+
+
 def require_face_count(face_index: int, most_faces: int) -> None:
     """Raise when ``face_index`` asks for a face no frame had (``most_faces``: the most faces any frame held).
 
@@ -53,4 +68,4 @@ def require_face_count(face_index: int, most_faces: int) -> None:
                           f"{most_faces} {faces} found in any frame; use -1 for the largest face")
 
 
-__all__ = ["LARGEST", "MAX_FACES", "check_face_index", "ordinal", "pick_face", "require_face_count"]
+__all__ = ["LARGEST", "MAX_FACES", "check_face_index", "match_box", "ordinal", "pick_face", "require_face_count"]

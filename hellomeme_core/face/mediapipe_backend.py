@@ -2,17 +2,21 @@
 head pose and expression. The models ship in the mediapipe 0.10.21 wheel, so nothing is downloaded."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from hellomeme_core.errors import HelloMemeError
 from hellomeme_core.face.crop import CROP_SIZE, clip_crop_box, points_to_crop
 from hellomeme_core.face.expression import expression_from_landmarks
-from hellomeme_core.face.face_choice import LARGEST, MAX_FACES, check_face_index, pick_face, require_face_count
+from hellomeme_core.face.face_choice import LARGEST, MAX_FACES, check_face_index, match_box, pick_face, require_face_count
 from hellomeme_core.face.frames import FrameAnalysis, Progress, check_frames
 from hellomeme_core.face.landmark_pose import BOX_POINTS, pose_from_landmarks
 from hellomeme_core.face.pd_fgc_expression import PdFgcSupport
 
 LANDMARK_COUNT = 478
+# Around a box from another detector (insightface), the face mesh reads a square of this many box sizes,
+# resized to BOX_CROP pixels: small faces grow to what mediapipe's short-range detector finds.
+BOX_CONTEXT, BOX_CROP = 1.8, 256
 
 
 class MediapipeLandmarker:
@@ -34,10 +38,11 @@ class MediapipeLandmarker:
         self.min_tracking_confidence = float(min_tracking_confidence)
 
     def landmarks(self, frames: np.ndarray, progress: Progress | None = None,
-                  face_index: int = LARGEST) -> tuple[np.ndarray, np.ndarray]:
+                  face_index: int = LARGEST, target_boxes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(F, H, W, 3) uint8 RGB -> points (F, 478, 3) float32 in pixels (z scaled like x; NaN where
         no face) and found (F,) bool. Of several faces the largest is kept (``face_index`` -1), or the
-        ``face_index``-th from the left; a frame with fewer faces counts as a frame without a face."""
+        ``face_index``-th from the left; a frame with fewer faces counts as a frame without a face. With
+        ``target_boxes`` (F, 4; NaN rows: none) the face inside each frame's box is kept instead."""
         face_index = check_face_index(face_index)
         frames = np.asarray(frames)
         count, height, width = frames.shape[:3]
@@ -58,13 +63,44 @@ class MediapipeLandmarker:
                 if faces:
                     candidates = [np.array([(p.x, p.y, p.z) for p in f.landmark], dtype=np.float32) * scale for f in faces]
                     boxes = np.array([np.r_[c[:, :2].min(0), c[:, :2].max(0)] for c in candidates])
-                    pick = pick_face(boxes, face_index)
+                    pick = pick_face(boxes, face_index) if target_boxes is None else match_box(boxes, target_boxes[i])
                     if pick is not None:
                         points[i] = candidates[pick]
                         found[i] = True
                 if progress is not None:
                     progress(i + 1)
-        require_face_count(face_index, most_faces)
+        if target_boxes is None:
+            require_face_count(face_index, most_faces)
+        return points, found
+
+    def landmarks_in_boxes(self, frames: np.ndarray, boxes: np.ndarray,
+                           progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``landmarks``, the face mesh reading only a square around each frame's box (F, 4; NaN: no
+        face), enlarged to ``BOX_CROP`` pixels: how the boxes of another detector feed the landmarks."""
+        frames = np.asarray(frames)
+        count = len(frames)
+        points = np.full((count, LANDMARK_COUNT, 3), np.nan, dtype=np.float32)
+        found = np.zeros(count, dtype=bool)
+        # Each crop is a new picture (the box moves), so detection runs on every one (static mode).
+        with self._face_mesh.FaceMesh(static_image_mode=True, max_num_faces=2, refine_landmarks=True,
+                                      min_detection_confidence=self.min_detection_confidence) as mesh:
+            for i, (frame, box) in enumerate(zip(frames, np.asarray(boxes, np.float64))):
+                if not np.isnan(box).any():
+                    side = BOX_CONTEXT * max(box[2] - box[0], box[3] - box[1], 1.0)
+                    scale = BOX_CROP / side
+                    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+                    m = np.array([[scale, 0, BOX_CROP / 2 - scale * centre[0]], [0, scale, BOX_CROP / 2 - scale * centre[1]]])
+                    crop = cv2.warpAffine(np.ascontiguousarray(frame), m, (BOX_CROP, BOX_CROP), flags=cv2.INTER_LINEAR)
+                    faces = mesh.process(crop).multi_face_landmarks or []
+                    if faces:
+                        candidates = [np.array([(p.x, p.y, p.z) for p in f.landmark], np.float32) * BOX_CROP for f in faces]
+                        centres = np.array([c[:, :2].mean(0) for c in candidates])
+                        best = candidates[int(np.argmin(np.hypot(*(centres - BOX_CROP / 2).T)))]
+                        points[i, :, :2] = (best[:, :2] - m[:, 2]) / scale
+                        points[i, :, 2] = best[:, 2] / scale
+                        found[i] = True
+                if progress is not None:
+                    progress(i + 1)
         return points, found
 
 
@@ -74,14 +110,22 @@ class MediapipeFaceAnalyzer(PdFgcSupport):
 
     name = "mediapipe"
     device = "cpu"
+    detector = "built-in"  # or "insightface": the faces found by an insightface pack (``insightface``)
+    insightface = None
 
     def __init__(self, min_detection_confidence: float = 0.5):
         self.landmarker = MediapipeLandmarker(min_detection_confidence=min_detection_confidence)
 
-    def analyze(self, frames: np.ndarray, progress: Progress | None = None, face_index: int = LARGEST) -> FrameAnalysis:
+    def analyze(self, frames: np.ndarray, progress: Progress | None = None, face_index: int = LARGEST,
+                target_boxes: np.ndarray | None = None) -> FrameAnalysis:
+        """Per-frame analysis; ``target_boxes`` (F, 4), from insightface, say which face to follow (with the
+        insightface detector, the face mesh reads only around them)."""
         frames = check_frames(frames)
         count, height, width = frames.shape[:3]
-        points, found = self.landmarker.landmarks(frames, progress, face_index)
+        if target_boxes is not None and self.detector == "insightface":
+            points, found = self.landmarker.landmarks_in_boxes(frames, target_boxes, progress)
+        else:
+            points, found = self.landmarker.landmarks(frames, progress, face_index, target_boxes)
         angles = np.zeros((count, 3), np.float32)
         translation = np.zeros((count, 3), np.float32)
         expression = np.zeros((count, 51), np.float32)

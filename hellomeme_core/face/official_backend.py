@@ -25,8 +25,9 @@ import numpy as np
 from hellomeme_core.errors import HelloMemeError, MissingModelFileError
 from hellomeme_core.face.frames import FrameAnalysis, Progress, check_frames
 from hellomeme_core.face.crop import CROP_SIZE, clip_crop_box, crop_frames, points_to_crop
-from hellomeme_core.face.face_choice import LARGEST, check_face_index, pick_face, require_face_count
+from hellomeme_core.face.face_choice import LARGEST, check_face_index, match_box, pick_face, require_face_count
 from hellomeme_core.face.head_pose import FOCAL_LENGTH
+from hellomeme_core.face.onnx_session import onnx_session
 from hellomeme_core.face.pd_fgc_expression import PdFgcSupport
 
 TOOLKIT_FILES = {
@@ -63,19 +64,8 @@ def find_toolkit_dir(dirs: Iterable[str | os.PathLike]) -> Path | None:
 
 
 def _session(path: Path, device: str):
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    want_cuda = device in ("auto", "cuda") and "CUDAExecutionProvider" in available
-    if device == "cuda" and not want_cuda:
-        raise HelloMemeError(f"official face toolkit: device 'cuda' asked but onnxruntime offers only {available}; "
-                             "install onnxruntime-gpu or choose 'auto'/'cpu'")
-    providers = (["CUDAExecutionProvider"] if want_cuda else []) + ["CPUExecutionProvider"]
-    try:
-        return onnxruntime.InferenceSession(str(path), providers=providers)
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise HelloMemeError(f"official face toolkit: {path} is not a loadable ONNX model ({exc}); re-download "
-                             f"it from huggingface.co/songkey/{TOOLKIT_FOLDER}") from None
+    return onnx_session(path, device, "official face toolkit",
+                        f"re-download it from huggingface.co/songkey/{TOOLKIT_FOLDER}")
 
 
 def box_warp(box: np.ndarray, size: int, expand: float) -> np.ndarray:
@@ -126,6 +116,8 @@ class OfficialFaceAnalyzer(PdFgcSupport):
     """FACE_ANALYZER over the official ONNX toolkit (and PD-FGC when loaded, ``load_pd_fgc``)."""
 
     name = "official"
+    detector = "built-in"  # or "insightface": the faces found by an insightface pack (``insightface``)
+    insightface = None
 
     def __init__(self, model_dir: str | os.PathLike | None = None, device: str = "auto"):
         if model_dir is None:
@@ -193,25 +185,32 @@ class OfficialFaceAnalyzer(PdFgcSupport):
             m, _ = landmark_warp(points, _ALIGN_SIZE, _ALIGN_EXPAND, float(np.degrees(np.arctan2(eye[1], eye[0] + 1e-8))))
         return points.astype(np.float32), prob
 
-    def face_landmarks(self, bgr: np.ndarray, face_index: int = LARGEST,
-                       progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def face_landmarks(self, bgr: np.ndarray, face_index: int = LARGEST, progress: Progress | None = None,
+                       target_boxes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(F, 222, 2) landmarks of one face per BGR frame (F, H, W, 3) and found (F,) bool: the largest
-        face (``face_index`` -1, official) or the ``face_index``-th from the left by detector box centre."""
+        face (``face_index`` -1, official) or the ``face_index``-th from the left by detector box centre; with
+        ``target_boxes`` (F, 4; NaN: none, from insightface) the face in that box (the box itself is aligned
+        when the detector is insightface)."""
         face_index = check_face_index(face_index)
         landmarks = np.zeros((len(bgr), 222, 2), np.float32)
         found = np.zeros(len(bgr), bool)
         most_faces = 0
         for i, frame in enumerate(bgr):
-            boxes = self.detect(frame)
-            most_faces = max(most_faces, len(boxes))
-            pick = pick_face(boxes[:, :4], face_index)
+            if target_boxes is not None and self.detector == "insightface":
+                boxes = np.asarray(target_boxes[i:i + 1], np.float64)
+                pick = None if np.isnan(boxes).any() else 0
+            else:
+                boxes = self.detect(frame)
+                most_faces = max(most_faces, len(boxes))
+                pick = pick_face(boxes[:, :4], face_index) if target_boxes is None else match_box(boxes[:, :4], target_boxes[i])
             if pick is not None:
                 points, prob = self.align(frame, boxes[pick, :4])
                 if prob >= _ALIGN_MIN_PROB:
                     landmarks[i], found[i] = points, True
             if progress is not None:
                 progress(i + 1)
-        require_face_count(face_index, most_faces)
+        if target_boxes is None:
+            require_face_count(face_index, most_faces)
         return landmarks, found
 
     # ---- per-face regressors ----------------------------------------------------------------
@@ -230,11 +229,12 @@ class OfficialFaceAnalyzer(PdFgcSupport):
         m, _ = landmark_warp(points, _NET_SIZE, _ARKIT_EXPAND, float(np.degrees(np.arctan2(eye[1], eye[0] + 1e-8))))
         return self._run("arkit", _to_input(cv2.warpAffine(bgr, m, (_NET_SIZE, _NET_SIZE))))[0][0].astype(np.float32)
 
-    def analyze(self, frames: np.ndarray, progress: Progress | None = None, face_index: int = LARGEST) -> FrameAnalysis:
+    def analyze(self, frames: np.ndarray, progress: Progress | None = None, face_index: int = LARGEST,
+                target_boxes: np.ndarray | None = None) -> FrameAnalysis:
         frames = check_frames(frames)
         count, height, width = frames.shape[:3]
         bgr = np.ascontiguousarray(frames[..., ::-1])
-        landmarks, found = self.face_landmarks(bgr, face_index, progress)
+        landmarks, found = self.face_landmarks(bgr, face_index, progress, target_boxes)
         angles = np.zeros((count, 3), np.float32)
         translation = np.zeros((count, 3), np.float32)
         expression = np.zeros((count, 51), np.float32)

@@ -12,7 +12,7 @@ from hellomeme_core.face.crop import CROP_SIZE, crop_frames
 from hellomeme_core.face.preview import draw_preview
 from hellomeme_core.face.retarget import condition_images, relative_motion
 
-from .paths import hellomeme_model_dirs
+from .paths import hellomeme_model_dirs, insightface_model_dirs
 from .progress import node_progress
 
 _log = logging.getLogger("hellomeme")
@@ -61,13 +61,42 @@ def _encoder_device(device: str):
     return device
 
 
-def load_analyzer(backend: str, device: str, pd_fgc: bool = True):
+def insightface_pack_choices() -> tuple[list[str], str]:
+    """(options, default) of the insightface pack combo: the known pack names and any other pack found in
+    models/insightface. The known names are always offered, so a shipped workflow (antelopev2) validates
+    whichever packs a user has; using a missing one says where its files go."""
+    from hellomeme_core.face.insightface.packs import DEFAULT_PACK, KNOWN_PACKS, list_packs
+
+    found = list_packs(insightface_model_dirs())
+    return list(KNOWN_PACKS) + [name for name in found if name not in KNOWN_PACKS], DEFAULT_PACK
+
+
+def _insightface_pack(name: str, device: str, required: bool):
+    """(InsightFacePack or None, why it is missing): the pack ``name`` from the insightface folders, loaded lazily."""
+    from hellomeme_core.errors import MissingModelFileError
+    from hellomeme_core.face.insightface.packs import InsightFacePack, find_pack
+
+    try:
+        return InsightFacePack(find_pack(insightface_model_dirs(), name), device=device), ""
+    except MissingModelFileError as exc:
+        if required:
+            raise
+        return None, str(exc)
+
+
+def load_analyzer(backend: str, device: str, pd_fgc: bool = True, detector: str = "built-in",
+                  insightface_pack: str = "antelopev2"):
     """A FACE_ANALYZER: mediapipe, or the official toolkit from the HelloMeme model folders; with ``pd_fgc`` also
-    the PD-FGC encoder (songkey/pd_fgc_motion), so the motion carries ``pd_fpg`` (the official default expression)."""
+    the PD-FGC encoder (songkey/pd_fgc_motion), so the motion carries ``pd_fpg`` (the official default expression).
+    The insightface pack serves the ``insightface`` detector and following a face by identity (a missing pack is
+    an error only when the detector needs it; following by identity then says why)."""
     from hellomeme_core.errors import MissingModelFileError
 
     model_dir = _official_toolkit_dir() if backend == "official" else None
-    analyzer = load_face_analyzer(backend, device, model_dir)  # the toolkit's own missing files are named first
+    pack, missing = _insightface_pack(insightface_pack, device, detector == "insightface")
+    # the toolkit's own missing files are named first
+    analyzer = load_face_analyzer(backend, device, model_dir, detector=detector, insightface=pack)
+    analyzer.insightface_missing = missing
     if pd_fgc:
         path = _pd_fgc_file()
         if path is None:
@@ -88,14 +117,16 @@ def _face_part_embeddings(clip_vision, frames: np.ndarray, motion) -> torch.Tens
 
 
 def extract(face_analyzer, images: torch.Tensor, no_face_policy: str, smoothing: float, fps: float, clip_vision=None,
-            face_index: int = -1, crop_size: int = CROP_SIZE):
+            face_index: int = -1, crop_size: int = CROP_SIZE, identity_image: torch.Tensor | None = None):
     """``(FACE_MOTION, preview IMAGE, frames without a face, face-crop IMAGE)`` of an IMAGE batch: the face
-    ``face_index`` (-1 = the largest), and the official crop resized to ``crop_size`` (the pose is measured in
-    the 512 crop whatever the size, as officially)."""
-    frames = (images[..., :3].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+    ``face_index`` (-1 = the largest), or the person of ``identity_image`` (its first image) when given, and the
+    official crop resized to ``crop_size`` (the pose is measured in the 512 crop whatever the size, as officially)."""
+    to_uint8 = lambda t: (t[..., :3].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()  # noqa: E731
+    frames = to_uint8(images)
+    identity = None if identity_image is None else to_uint8(identity_image[:1])[0]
     motion = extract_face_motion(face_analyzer, frames, fps, None, no_face_policy, smoothing,
                                  progress=node_progress(len(frames)), source="Extract Face Motion images",
-                                 face_index=face_index)
+                                 face_index=face_index, identity=identity)
     if clip_vision is not None:
         motion.face_parts = _face_part_embeddings(clip_vision, frames, motion)
     if motion.frames_without_face:

@@ -89,6 +89,13 @@ def motion_tensors(face_motion, frames: int, node: str, mode: str = "pd_fgc") ->
             "clip for Extract Face Motion and Render Pose Condition."
         )
     if mode == "pd_fgc":
+        if getattr(face_motion, "extras", {}).get("mouth_from_audio"):
+            # The PD-FGC embedding is the driving video's expression: it cannot carry an audio-made mouth.
+            raise HelloMemeError(
+                f"{node}: this face motion's mouth comes from audio (Audio to Face Motion / Combine Face Motion), but "
+                "expression mode 'pd_fgc' cannot take audio: it reads the expression from the driving video's PD-FGC "
+                "embedding. Set expression_mode to 'arkit' in Load HelloMeme Models."
+            )
         pd = getattr(face_motion, "pd_fpg", None)
         if pd is None:
             raise HelloMemeError(

@@ -1,4 +1,4 @@
-"""Registers ``ComfyUI/models/hellomeme`` with ComfyUI's ``folder_paths`` at import.
+"""Registers ``ComfyUI/models/hellomeme`` (and ``models/insightface``) with ComfyUI's ``folder_paths`` at import.
 
 After this, ``extra_model_paths.yaml`` entries such as ``hellomeme: /data/hellomeme`` add search
 folders, and ``/models/hellomeme`` lists the files. ComfyUI reads ``extra_model_paths.yaml`` before
@@ -28,6 +28,21 @@ def register() -> None:
     folder_paths.folder_names_and_paths[FOLDER_NAME] = (paths, set(extensions) | EXTENSIONS)
 
 
+INSIGHTFACE_FOLDER = "insightface"
+
+
+def register_insightface() -> None:
+    """Add ``models/insightface`` (where IPAdapter FaceID / InstantID keep the packs) to folder_paths. ComfyUI
+    itself does not register it; an entry made by extra_model_paths.yaml or another extension is kept, with the
+    default folder added after its paths, and its extensions left as they are (the packs are found by folder)."""
+    folder_paths.add_model_folder_path(INSIGHTFACE_FOLDER, os.path.join(folder_paths.models_dir, INSIGHTFACE_FOLDER))
+
+
+def insightface_model_dirs() -> list[Path]:
+    """Every folder searched for insightface packs, in ComfyUI's order."""
+    return [Path(p) for p in folder_paths.get_folder_paths(INSIGHTFACE_FOLDER)]
+
+
 def hellomeme_model_dirs() -> list[Path]:
     """Every folder searched for HelloMeme files, in ComfyUI's order (extra_model_paths.yaml included)."""
     return [Path(p) for p in folder_paths.get_folder_paths(FOLDER_NAME)]
@@ -45,3 +60,4 @@ def model_folder_dirs(*names: str) -> dict[str, list[Path]]:
 
 
 register()
+register_insightface()

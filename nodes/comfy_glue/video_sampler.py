@@ -33,6 +33,7 @@ from hellomeme_core.denoiser.video_schedule import (
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 from hellomeme_core.versions import version_info
 
+from .control_frames import conds_for_frames, split_control
 from .progress import node_progress
 from .temporal import add_motion_pads
 from .unet_patches import CHUNK_KEY, HelloMemeUNetPatch, VideoChunk, current_patch
@@ -93,9 +94,6 @@ def chunk_wrapper(level: Level, chunks: list[VideoChunk]) -> Callable:
 
     def wrapper(apply_model, args: dict) -> torch.Tensor:
         x, t, c, cou = args["input"], args["timestep"], args["c"], args["cond_or_uncond"]
-        if c.get("control") is not None:
-            raise HelloMemeError(f"{NODE}: ControlNet conditioning cannot be split into the schedule's chunks; "
-                                 "apply the ControlNet on the KSampler path instead.")
         groups = len(cou)
         if x.shape[0] != groups * n:
             raise ShapeMismatchError(f"{NODE}: the sampler called the UNet with {x.shape[0]} latents, expected "
@@ -109,6 +107,8 @@ def chunk_wrapper(level: Level, chunks: list[VideoChunk]) -> Callable:
             for key, value in c.items():
                 if key == "transformer_options":
                     value = {**value, CHUNK_KEY: chunk}
+                elif key == "control":  # a stock ControlNet's residuals, one row per latent like x
+                    value = split_control(value, rows, x.shape[0])
                 elif isinstance(value, torch.Tensor) and value.shape[0] == x.shape[0]:
                     value = value.index_select(0, rows.to(value.device))
                 part[key] = value
@@ -158,7 +158,10 @@ def step_counter(total: int) -> Callable[[], None]:
 
 
 def _sample_pass(model, wrapper, noise, latent_image, positive, negative, steps, cfg, sampler_name, scheduler,
-                 denoise, seed, sigmas, on_step) -> torch.Tensor:
+                 denoise, seed, sigmas, on_step, frames: list[int], total: int) -> torch.Tensor:
+    """One sampling run over the latents of ``frames`` (video frame indices; ControlNet hints follow them)."""
+    positive = conds_for_frames(positive, frames, total, NODE)
+    negative = conds_for_frames(negative, frames, total, NODE)
     m = _pass_model(model, wrapper)
     if sigmas is None:
         sigmas = comfy.samplers.KSampler(m, steps=steps, device=m.load_device, sampler=sampler_name,
@@ -207,7 +210,7 @@ def sample_video(model, positive, negative, latent: dict, seed: int, steps: int,
 
     def sample(level: Level, chunks: list[VideoChunk], level_noise, positions) -> torch.Tensor:
         return _sample_pass(model, chunk_wrapper(level, chunks), level_noise, samples[positions], positive, negative,
-                            steps, cfg, sampler_name, scheduler, denoise, seed, sigmas, on_step)
+                            steps, cfg, sampler_name, scheduler, denoise, seed, sigmas, on_step, positions, frames)
 
     bank: MotionPadBank | None = None
     weights = next(patch.program.modules.parameters(), None)
@@ -271,12 +274,13 @@ def sample_two_stage(model, positive, negative, samples: torch.Tensor, seed: int
         level = Level(0, (frame,), ((0,),))
         previous = _sample_pass(model, chunk_wrapper(level, [VideoChunk((frame,), None, use_motion=False)]), base,
                                 previous, positive, negative, image_steps, cfg, sampler_name, scheduler, denoise, seed,
-                                None, on_step)
+                                None, on_step, [frame], frames)
         stage_one.append(previous)
     image_latents = torch.cat(stage_one)
     run.passes[(0, "image")] = image_latents
     chunks = [VideoChunk(tuple(plan.frames[p] for p in c), None) for c in plan.chunks]
     latents = _sample_pass(model, chunk_wrapper(levels[0], chunks), noise, image_latents[list(plan.start_frames)],
-                           positive, negative, steps, cfg, sampler_name, scheduler, denoise, seed, None, on_step)
+                           positive, negative, steps, cfg, sampler_name, scheduler, denoise, seed, None, on_step,
+                           list(plan.frames), frames)
     run.passes[(0, "main")] = latents
     return {"samples": latents[:frames]}, run

@@ -25,6 +25,8 @@ COMFY_SIDE = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "folder_p
 UNLISTED_THIRD_PARTY = {
     "torch": "provided by the ComfyUI host; requirements.txt never names it",
     "tqdm": "optional progress bar, imported only inside a try/except ImportError",
+    "parselmouth": "praat-parselmouth in requirements.txt: a compiled module only, which packages_distributions() "
+                   "cannot map back to its distribution",
 }
 
 

@@ -256,9 +256,99 @@ video_groups = [
 video_notes = [(VIDEO_NOTE, (30, 740), (350, 600))]
 
 
+UPPER_BODY_NOTE = """## HelloMeme + body and hands (stock ControlNet OpenPose)
+
+The video workflow, plus the driving clip's body and hands through a stock **ControlNet OpenPose** model, next to HelloMeme's face control. Made for upper-body memes (head, shoulders, hands in the picture).
+
+**Extra file**: `control_v11p_sd15_openpose.pth` (lllyasviel/ControlNet-v1-1) in `models/controlnet`.
+
+1. **Extract Body Motion** (driving): mediapipe pose + hands (built in, CPU). Its preview shows the skeleton on the clip (red border: no person).
+2. **Extract Body Motion** (reference crop): the reference person's proportions.
+3. **Render Skeleton Condition**: one OpenPose image per frame at the generation size; the driving limbs drawn at the reference's lengths, face dots from the driving face motion.
+4. **Apply ControlNet** puts it on the positive and negative prompts the sampler uses; lower *strength* if the body control fights the face."""
+
+upper_body_nodes = [n for n in video_nodes if n["id"] != 18] + [
+    dict(id=30, type="HelloMemeExtractBodyMotion", title="Extract Body Motion (driving)", pos=(800, 1250), size=(320, 200),
+         values={"hands": True, "smoothing": 0.3, "no_person_policy": "hold", "min_confidence": 0.5, "fps": 8.0},
+         links={"images": (6, 0), "fps": (6, 2)}),
+    dict(id=31, type="HelloMemeExtractBodyMotion", title="Extract Body Motion (reference crop)", pos=(800, 1500), size=(320, 200),
+         values={"hands": True, "smoothing": 0.0, "no_person_policy": "hold", "min_confidence": 0.5, "fps": 8.0},
+         links={"images": (10, 3)}),
+    dict(id=32, type="HelloMemeRenderSkeletonCondition", pos=(1180, 1250), size=(320, 170),
+         values={"draw_hands": True, "draw_face": True},
+         links={"body_motion": (30, 0), "width": (23, 0), "height": (23, 0), "face_motion": (9, 0), "reference_motion": (31, 0)}),
+    dict(id=33, type="ControlNetLoader", pos=(1180, 1470), size=(320, 60),
+         values={"control_net_name": "control_v11p_sd15_openpose.pth"}),
+    dict(id=34, type="ControlNetApplyAdvanced", pos=(1540, 1250), size=(320, 190),
+         values={"strength": 1.0, "start_percent": 0.0, "end_percent": 1.0},
+         links={"positive": (2, 0), "negative": (3, 0), "control_net": (33, 0), "image": (32, 0)}),
+    dict(next(n for n in video_nodes if n["id"] == 18), links={"model": (15, 0), "positive": (34, 0), "negative": (34, 1),
+                                                              "latent_image": (17, 0)}),
+]
+upper_body_groups = video_groups + [("8. Body and hands: stock ControlNet OpenPose", (790, 1170, 1080, 560), GREEN)]
+upper_body_notes = [(VIDEO_NOTE, (30, 740), (350, 600)), (UPPER_BODY_NOTE, (1540, 1480), (330, 240))]
+
+
+TALKING_NOTE = """## HelloMeme: portrait + speech -> talking head (no driving video)
+
+The video workflow with a **speech recording** in place of the driving clip. Beyond the official HelloMeme pipeline (which always needs a driving video).
+
+1. **Load Audio**: your speech (wav, mp3, flac... or a video's sound track). The video lasts as long as the audio.
+2. **Audio to Face Motion**: mouth and jaw shapes per frame at **8 fps**. `method` `auto` uses **phonemes** (offline en-US speech recognition, pocketsphinx: the most exact lip shapes) when the recognised phones cover at least half of the speech, else **loudness+formants** (any language or singing). The log (and the `info` output) says which was used.
+3. **Combine Face Motion**: no pose input, so the head gets a gentle built-in **idle motion** (sway and blinks, `idle_seed`) around the portrait's own pose; the mouth comes from the audio. Connect an Extract Face Motion of a driving video to `pose_motion` for real head motion instead (and give that clip's fps everywhere).
+4. **Load HelloMeme Models** must use `expression_mode` **arkit** (ARKit coefficients): the official default `pd_fgc` reads the expression from a driving video's PD-FGC embedding, which audio cannot make, and Apply HelloMeme refuses audio-made motion there. arkit also feeds CLIP eye/mouth embeddings: connect a CLIP vision loader (ViT-H) to *Extract Face Motion (reference)* for them (zeros without it, with a warning in the log). PD-FGC is off in Load Face Analyzer: nothing to download for it.
+5. **Create Video** takes the audio from Audio to Face Motion: it is cut to exactly frames / 8 s, so sound and mouth stay in sync. Keep its fps equal to Audio to Face Motion's.
+6. Saved: `output/hellomeme/talking_*.mp4` (the face crop) and `talking_full_*.mp4` (pasted back into the portrait), both with the speech."""
+ARKIT_NOTE = """**Why arkit?** The mouth made from audio is ARKit coefficients. `pd_fgc` (the official default) would ignore them and use a driving video's PD-FGC embedding, so Apply HelloMeme stops with an error in that mode."""
+
+
+def _video_node(node_id: int, **changes) -> dict:
+    """A node of the video workflow with some of its fields changed."""
+    return dict(next(n for n in video_nodes if n["id"] == node_id), **changes)
+
+
+# The video workflow with speech in place of the driving clip: Load Driving Video (6) and Extract Face Motion
+# (driving) (9) go; the combined motion (42) drives the pose condition and Apply HelloMeme; the audio of the videos
+# is Audio to Face Motion's (cut to the frames). The batch command's "driving" job input is the speech file and its
+# "fps" setting reaches every node that must share the rate.
+TALKING_REPLACED = {6, 9, 8, 11, 12, 14, 20, 21, 26, 27}
+talking_nodes = [n for n in video_nodes if n["id"] not in TALKING_REPLACED] + [
+    dict(id=40, type="LoadAudio", title="Load Audio (speech)", pos=(420, 520), size=(320, 136),
+         values={"audio": "speech.wav"}, meta={"hellomeme_input": {"driving": "audio"}}),
+    dict(id=41, type="HelloMemeAudioToFaceMotion", pos=(420, 700), size=(320, 200),
+         values={"fps": 8.0, "method": "auto", "strength": 1.0, "smoothing": 0.5}, links={"audio": (40, 0)},
+         meta={"hellomeme_input": "fps"}),
+    dict(id=42, type="HelloMemeCombineFaceMotion", title="Combine Face Motion (idle head + audio mouth)",
+         pos=(800, 330), size=(320, 110), values={"idle_seed": 0},
+         links={"mouth_motion": (41, 0), "reference_motion": (10, 0)}),
+    _video_node(8, size=(280, 170), values={"backend": "mediapipe", "device": "auto", "pd_fgc": False}),  # arkit: no PD-FGC
+    _video_node(11, links={"face_motion": (42, 0), "reference_motion": (10, 0), "size": (23, 0)}),
+    _video_node(12, title="Load HelloMeme Models (arkit: audio-made mouth)",
+                values={"version": "auto", "precision": "auto", "expression_mode": "arkit"}),
+    _video_node(14, links={"model": (24, 0), "hm_models": (12, 0), "hm_reference": (13, 0), "condition": (11, 0),
+                           "face_motion": (42, 0)}),
+    _video_node(20, values={"fps": 8.0}, links={"images": (19, 0), "audio": (41, 1)}, meta={"hellomeme_input": "fps"}),
+    _video_node(21, values={"filename_prefix": "hellomeme/talking", "format": "auto", "codec": "auto"}),
+    _video_node(26, values={"fps": 8.0}, links={"images": (25, 0), "audio": (41, 1)}, meta={"hellomeme_input": "fps"}),
+    _video_node(27, values={"filename_prefix": "hellomeme/talking_full", "format": "auto", "codec": "auto"}),
+]
+talking_groups = [
+    ("1. Models and prompts", (20, 30, 360, 680), BLUE),
+    ("2. Portrait, speech", (410, 30, 340, 890), BROWN),
+    ("3. Face motion", (790, 30, 340, 850), GREEN),
+    ("4. HelloMeme (arkit)", (1170, 30, 320, 890), PURPLE),
+    ("5. Temporal stage", (1530, 30, 340, 250), PURPLE),
+    ("6. Sample, decode, save with the speech (face crop)", (1890, 30, 800, 610), BLUE),
+    ("7. Paste back into the full portrait", (1890, 650, 800, 560), BROWN),
+]
+talking_notes = [(TALKING_NOTE, (30, 740), (350, 600)), (ARKIT_NOTE, (1540, 300), (330, 130))]
+
+
 WORKFLOWS = {
     "hellomeme_motion_preview": (motion_nodes, motion_groups, motion_notes),
     "hellomeme_video": (video_nodes, video_groups, video_notes),
+    "hellomeme_upper_body": (upper_body_nodes, upper_body_groups, upper_body_notes),
+    "hellomeme_talking": (talking_nodes, talking_groups, talking_notes),
 }
 
 

@@ -13,9 +13,11 @@ from tests.e2e.workflow_graph import REPO_ROOT
 MEDIA = REPO_ROOT.parent / "shared" / "media"
 DRIVING_SOURCE = MEDIA / "driving" / "qie.mp4"
 REFERENCE_SOURCE = MEDIA / "reference" / "show1.jpg"
-# What the workflows in workflows/ load (LoadVideo "driving.mp4", LoadImage "reference.jpg").
+SPEECH_SOURCE = REPO_ROOT / "tests" / "audio" / "data" / "en_words.wav"  # espeak-ng speech, 16 kHz mono, 5.1 s
+# What the workflows in workflows/ load (LoadVideo "driving.mp4", LoadImage "reference.jpg", LoadAudio "speech.wav").
 DRIVING_NAME = "driving.mp4"
 REFERENCE_NAME = "reference.jpg"
+SPEECH_NAME = "speech.wav"
 # 24 frames keep the run short. The clip's 512 x 512 frames are shrunk to 224 x 224 and padded with grey
 # to 448 x 512: a frame size other than the 512 x 512 condition size, and a face that leaves most of the
 # frame free (the landmark preview must leave that part alone).
@@ -34,14 +36,16 @@ def driving_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def staged_inputs(comfy_server, driving_clip: Path) -> dict[str, Path]:
-    """The driving clip and the reference portrait in the server's input folder (names as in workflows/)."""
+    """The driving clip, the reference portrait and the speech in the server's input folder (names as in workflows/)."""
     if not REFERENCE_SOURCE.is_file():
         pytest.skip(f"shared media {REFERENCE_SOURCE} is not present")
     driving = comfy_server.input_dir / DRIVING_NAME
     reference = comfy_server.input_dir / REFERENCE_NAME
     shutil.copyfile(driving_clip, driving)
     shutil.copyfile(REFERENCE_SOURCE, reference)
-    return {"driving": driving, "reference": reference}
+    speech = comfy_server.input_dir / SPEECH_NAME
+    shutil.copyfile(SPEECH_SOURCE, speech)
+    return {"driving": driving, "reference": reference, "speech": speech}
 
 
 def drop_execution_cache(server) -> None:

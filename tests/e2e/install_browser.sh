@@ -11,3 +11,6 @@ done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+# The package lists and downloaded .debs are not needed afterwards; the test environment is large enough.
+apt-get clean
+rm -rf /var/lib/apt/lists/*

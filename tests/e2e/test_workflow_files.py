@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 PAIRS = workflow_pairs()
 LEGACY_PAIRS = workflow_pairs(LEGACY_WORKFLOWS_DIR)
-EXPECTED = {"hellomeme_motion_preview", "hellomeme_video"}
+EXPECTED = {"hellomeme_motion_preview", "hellomeme_video", "hellomeme_upper_body", "hellomeme_talking"}
 # Our node types each workflow must use (a workflow that silently lost one would still validate).
 USES = {
     "hellomeme_motion_preview": {"HelloMemeLoadDrivingVideo", "HelloMemeLoadFaceAnalyzer", "HelloMemeExtractFaceMotion",
@@ -23,8 +23,14 @@ USES = {
     "hellomeme_video": {"CheckpointLoaderSimple", "HelloMemeLoadDrivingVideo", "HelloMemeLoadModels", "HelloMemeReference",
                         "HelloMemeApply", "HelloMemeApplyTemporal", "PrimitiveInt", "HelloMemeVideoSampler", "VAEDecode",
                         "HelloMemePasteBack", "CreateVideo", "SaveVideo"},
+    "hellomeme_upper_body": {"HelloMemeExtractBodyMotion", "HelloMemeRenderSkeletonCondition", "ControlNetLoader",
+                             "ControlNetApplyAdvanced", "HelloMemeApply", "HelloMemeVideoSampler"},
+    "hellomeme_talking": {"LoadAudio", "HelloMemeAudioToFaceMotion", "HelloMemeCombineFaceMotion", "HelloMemeLoadModels",
+                          "HelloMemeRenderPoseCondition", "HelloMemeApply", "HelloMemeVideoSampler", "HelloMemePasteBack",
+                          "CreateVideo", "SaveVideo"},
 }
 SD15_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
+OPENPOSE_CONTROLNET = "control_v11p_sd15_openpose.pth"  # the stock ControlNet the upper-body workflow names
 
 
 @contextlib.contextmanager
@@ -40,8 +46,10 @@ def placeholder(path: Path):
 
 @pytest.fixture(scope="module")
 def object_info(comfy_server, staged_inputs) -> dict:
-    """``/object_info`` while the inputs the workflows name exist (driving.mp4, reference.jpg, the SD1.5 file)."""
-    with placeholder(comfy_server.extra_models_dir / "checkpoints" / SD15_CHECKPOINT):
+    """``/object_info`` while the inputs the workflows name exist (driving.mp4, reference.jpg, the SD1.5 file,
+    the OpenPose ControlNet)."""
+    with placeholder(comfy_server.extra_models_dir / "checkpoints" / SD15_CHECKPOINT), \
+            placeholder(comfy_server.models_dir / "controlnet" / OPENPOSE_CONTROLNET):  # the server copy's own folder
         return comfy_server.object_info()
 
 

@@ -80,6 +80,55 @@ def test_pads_of_a_level_are_the_reference_pass_of_the_level_below(model, hm_mod
         assert torch.equal(value[0, :, 0], value[0, :, 1])  # the zero-latent row is the same for both pads
 
 
+def _frame_control():
+    """A stand-in for a stock ControlNet: its residual for each latent row is the frame index its hint image holds."""
+    from comfy.controlnet import ControlBase, broadcast_image_to
+
+    class FrameIndexControl(ControlBase):
+        def get_control(self, x_noisy, t, cond, batched_number, transformer_options):
+            hint = broadcast_image_to(self.cond_hint_original, x_noisy.shape[0], batched_number)
+            return {"input": [], "middle": [hint[:, :1, :1, :1].to(x_noisy)], "output": []}
+
+        def copy(self):
+            c = FrameIndexControl()
+            self.copy_to(c)
+            return c
+
+    return FrameIndexControl
+
+
+def test_a_stock_controlnet_gets_each_frames_own_image_in_every_level_and_chunk(model, hm_models, reference, texts,
+                                                                                monkeypatch):
+    import comfy.ldm.modules.diffusionmodules.openaimodel as unet_module
+
+    frames = 13  # levels: 13 frames (chunks 0-11 and 11-12), then 3 (frames 0, 11, 12)
+    control = _frame_control()()
+    control.set_cond_hint(torch.arange(frames, dtype=torch.float32).view(frames, 1, 1, 1).expand(frames, 3, 8, 8))
+    positive, negative = ([[emb, {**opts, "control": control}] for emb, opts in cond] for cond in texts)
+    seen: list[list[int]] = []
+    apply_control = unet_module.apply_control
+
+    def recording(h, ctrl, name):
+        if name == "middle" and ctrl and ctrl.get("middle"):
+            seen.append([int(round(v)) for v in ctrl["middle"][-1][:, 0, 0, 0].float().tolist()])
+        return apply_control(h, ctrl, name)
+
+    monkeypatch.setattr(unet_module, "apply_control", recording)
+    from nodes.comfy_glue.video_sampler import sample_video
+
+    latent = {"samples": torch.zeros(frames, 4, LAT, LAT)}
+    _, run = sample_video(_temporal(model, hm_models, reference, frames), positive, negative, latent, 1, 1, 1.5,
+                          "euler", "normal")
+    chunks = {tuple(lv.frames[p] for p in positions) for lv in run.levels for positions in lv.chunks}
+    assert chunks == {tuple(range(12)), (11, 12), (0, 11, 12)}
+    # every UNet call saw the frames of one chunk, once per CFG half ([uncond, cond] or one of them)
+    called = set()
+    for rows in seen:
+        chunk = next(c for c in chunks if len(rows) % len(c) == 0 and rows == list(c) * (len(rows) // len(c)))
+        called.add(chunk)
+    assert called == chunks
+
+
 def test_seed_progress_and_cancel(model, hm_models, reference, texts):
     import comfy.model_management
     import comfy.utils as comfy_utils  # not `import comfy.utils`: it would rebind the `comfy` fixture
