@@ -2,8 +2,8 @@
 
 Names come first; options after them (``python -m tests.bench gpu --tiny --json out.json``) are left in
 ``sys.argv`` for the benchmarks that read options (``gpu``, ``video``). ``gpu`` (a whole video per precision)
-and ``video`` (``bench_video_schedule``: the official video schedule against the previous path) run only
-when named.
+``video`` (``bench_video_schedule``: the official video schedule against the previous path), ``batch`` and
+``long_video`` (a long clip through the shipped workflow on real servers) run only when named.
 """
 from __future__ import annotations
 
