@@ -78,7 +78,7 @@ def test_fidelity_columns_in_the_report_and_the_table(tmp_path: Path):
     assert table[3].endswith("c.mp4")
 
 
-def test_identity_columns_with_an_insightface_pack(tmp_path: Path):
+def test_identity_columns_with_an_insightface_pack(tmp_path: Path, monkeypatch):
     """With a pack (generated: its detector reports one fixed face box, its recognizer projects the aligned
     crop), the job's reference is compared with every output frame: the same frames re-encoded are ~1."""
     import cv2
@@ -114,4 +114,7 @@ def test_identity_columns_with_an_insightface_pack(tmp_path: Path):
                                                       "fidelity": columns}], "counts": {DONE: 1}}, width=300)
     with pytest.raises(MissingModelFileError, match="antelopev2"):
         identity_pack(tmp_path / "elsewhere", "antelopev2")
-    assert identity_pack(None) is None or identity_pack(None).is_dir()  # only $HELLOMEME_INSIGHTFACE_DIR is read
+    monkeypatch.delenv("HELLOMEME_INSIGHTFACE_DIR", raising=False)
+    assert identity_pack(None) is None  # no folder given, none in the environment: no identity columns
+    monkeypatch.setenv("HELLOMEME_INSIGHTFACE_DIR", str(tmp_path / "insightface"))
+    assert identity_pack(None) == pack

@@ -6,7 +6,6 @@ its sound is checked to be the input speech, in sync with the frames."""
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 import wave
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ import torch
 
 from hellomeme_core.audio.motion import frame_count
 from hellomeme_core.denoiser.video_schedule import plan_levels
+from hellomeme_core.driving_video import decode_audio_track
 from tests.e2e.conftest import SPEECH_SOURCE, cached_nodes
-from tests.e2e.media import StreamInfo, ffmpeg_exe, probe, read_frames
+from tests.e2e.media import StreamInfo, probe, read_frames
 from tests.e2e.test_meme_workflow_server import CHECKPOINT_NAME, SIZE, STEPS
 from tests.e2e.test_workflows_server import saved_video
 from tests.e2e.workflow_graph import WORKFLOWS_DIR, WorkflowPair
@@ -70,11 +70,10 @@ def write_speech_excerpt(source: Path, target: Path, start: float, seconds: floa
 
 
 def decode_audio(path: Path, rate: int) -> np.ndarray:
-    """The sound track of a media file as float32 mono at ``rate`` (ffmpeg; priming samples dropped as players do)."""
-    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(rate),
-                           "-f", "f32le", "-"], capture_output=True)
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
-    return np.frombuffer(done.stdout, dtype="<f4")
+    """The sound track of a media file as float32 mono at ``rate`` (the project's ffmpeg reader)."""
+    samples, got = decode_audio_track(path, ["-ac", "1", "-ar", str(rate)])
+    assert got == rate
+    return samples[0]
 
 
 def envelope(samples: np.ndarray, rate: int, step: float = ENVELOPE_STEP) -> np.ndarray:
