@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from hellomeme_core.errors import HelloMemeError
+from hellomeme_core.face.face_parts import similarity_transform as face_similarity
 
 # Where the eyes, nose tip and mouth corners of a 112 x 112 ArcFace crop are (the template all packs use).
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -20,22 +21,12 @@ MEAN, STD = 127.5, 127.5
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """2x3 least-squares similarity (no reflection) taking points ``src`` (N, 2) onto ``dst`` (Umeyama 1991)."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    src_mean, dst_mean = src.mean(0), dst.mean(0)
-    src_c, dst_c = src - src_mean, dst - dst_mean
-    src_var = (src_c ** 2).sum() / len(src)
-    if src_var < 1e-12:
+    """2x3 least-squares similarity (no reflection) taking the keypoints ``src`` (N, 2) onto ``dst`` (Umeyama);
+    coinciding keypoints (a degenerate detection) are an error instead of a division by zero."""
+    src = np.asarray(src, np.float64)
+    if ((src - src.mean(0)) ** 2).sum() < 1e-12:
         raise HelloMemeError("insightface alignment: the 5 face keypoints coincide; the face cannot be aligned")
-    covariance = dst_c.T @ src_c / len(src)
-    u, s, vt = np.linalg.svd(covariance)
-    signs = np.array([1.0, 1.0 if np.linalg.det(u) * np.linalg.det(vt) > 0 else -1.0])  # a rotation, never a mirror
-    rotation = u @ np.diag(signs) @ vt
-    scale = (s * signs).sum() / src_var
-    m = np.empty((2, 3))
-    m[:, :2] = scale * rotation
-    m[:, 2] = dst_mean - scale * rotation @ src_mean
-    return m
+    return face_similarity(src, np.asarray(dst, np.float64))
 
 
 def alignment_matrix(keypoints: np.ndarray, size: int = ALIGN_SIZE) -> np.ndarray:
