@@ -39,7 +39,10 @@ env: $(STAMP)
 browser:
 	sh tests/e2e/install_browser.sh || echo "warning: chromium not installed; the graph-editor tests will be skipped"
 
+# The session writes about 8.5 GB under the temp folder at its peak (generated weights once, a 2 GB SD1.5 checkpoint,
+# a ComfyUI copy; all removed when it passes).
 test: env browser
+	@$(PY) -c "import shutil, tempfile; d = tempfile.gettempdir(); print(f'tests: {shutil.disk_usage(d).free / 2**30:.1f} GB free in {d} (the session needs about 8.5 GB there)')"
 	$(PY) -m pytest
 
 test-fast: env

@@ -22,6 +22,20 @@ import pytest
 
 from tests.support.comfy_host import ComfyUIHostMissing
 from tests.support.comfy_server import ComfyServer, ComfyServerError
+from tests.support.weight_store import STORE_ENV
+
+
+@pytest.fixture(scope="session", autouse=True)
+def weight_store(tmp_path_factory: pytest.TempPathFactory):
+    """Generated weight files written once per session and linked where tests ask (tests/support/weight_store.py)."""
+    store = tmp_path_factory.mktemp("weight_store")
+    previous = os.environ.get(STORE_ENV)
+    os.environ[STORE_ENV] = str(store)
+    yield store
+    if previous is None:
+        os.environ.pop(STORE_ENV, None)
+    else:
+        os.environ[STORE_ENV] = previous
 
 
 @pytest.fixture(scope="session")

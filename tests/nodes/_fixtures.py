@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from tests.nodes._comfy import comfy_root
+from tests.support import weight_store
 from tests.support.weight_rule import rule_tensor
 
 # ComfyUI's SD1.5 UNet config (comfy/model_detection.py, unet_config_from_diffusers_unet "SD15").
@@ -77,15 +78,19 @@ def write_version_files(folder: Path, version: str, dtype: torch.dtype = torch.f
 
     from hellomeme_core.model_files import layout
 
+    def write(repo: str, path: Path) -> None:
+        skip = set(layout.buffer_keys(repo))
+        tensors = {k: rule_tensor(k, s).to(dtype) for k, s in layout.expected_tensors(repo).items() if k not in skip}
+        save_file(tensors, str(path))
+
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for repo in layout.version_repos(version, stage):
-        target = folder / f"{layout.short_name(repo)}.safetensors"
+        name = layout.short_name(repo)
+        target = folder / f"{name}.safetensors"
         if not target.exists():
-            skip = set(layout.buffer_keys(repo))
-            tensors = {k: rule_tensor(k, s).to(dtype) for k, s in layout.expected_tensors(repo).items() if k not in skip}
-            save_file(tensors, str(target))
-            del tensors
+            key = f"no_buffers/{name}.{str(dtype).removeprefix('torch.')}.safetensors"
+            weight_store.materialize(target, key, lambda path, repo=repo: write(repo, path))
         written.append(target)
     return written
 

@@ -25,6 +25,7 @@ import torch
 from hellomeme_core.model_files import layout
 from hellomeme_core.model_files.safetensors_io import DIFFUSERS_CONFIG_NAME, DIFFUSERS_WEIGHT_NAME
 from hellomeme_core.nn.embeddings import interleaved_sinusoid_table
+from tests.support import weight_store
 from tests.support.weight_rule import rule_tensor
 
 Form = Literal["folder", "file"]
@@ -118,7 +119,11 @@ def write_repo(
     """Write one repo (folder form: weights + ``config.json``); returns the weight file's path."""
     repo = layout.repo_from_name(repo)
     target = repo_target(models_dir, repo, form)
-    write_safetensors_streaming(target, repo, dtype, zero_data=zero_data)
+    if zero_data:  # sparse: costs no disk, and tests truncate these in place
+        write_safetensors_streaming(target, repo, dtype, zero_data=True)
+    else:
+        key = f"official/{layout.short_name(repo)}.{str(dtype).removeprefix('torch.')}.safetensors"
+        weight_store.materialize(target, key, lambda path: write_safetensors_streaming(path, repo, dtype))
     if form == "folder":
         (target.parent / DIFFUSERS_CONFIG_NAME).write_text(json.dumps(config_for(repo), indent=2))
     return target
