@@ -34,16 +34,23 @@ class HelloMemePasteBack(io.ComfyNode):
                                  "Match the generated crop's colours to the picture near the seam (a smooth correction "
                                  "that fades out toward the face, so the face keeps its generated look). Turn off to "
                                  "keep the generated colours everywhere."),
+                # Optional so saved workflows and API prompts made before it existed load, with the default.
+                io.Int.Input("max_side", default=0, min=0, max=16384, step=8, optional=True, tooltip=
+                             "Longest side of the pasted pictures in pixels; 0 = the reference picture's own size. A "
+                             "large photo costs memory for every frame (4032x3024: 146 MB a frame, 35 GB for 30 s at "
+                             "8 fps); 1920 or 1280 keeps long clips in memory. Never enlarges."),
             ],
             outputs=[io.Image.Output(display_name="images", tooltip=
-                                     "One full picture per generated frame, at the reference picture's size.")],
+                                     "One full picture per generated frame, at the reference picture's size "
+                                     "(or scaled to max_side).")],
         )
 
     @classmethod
     def execute(cls, images, reference_image, reference_motion, feather: float = DEFAULT_FEATHER,
-                color_match: bool = True) -> io.NodeOutput:
+                color_match: bool = True, max_side: int = 0) -> io.NodeOutput:
         with named_errors(NODE):
-            return io.NodeOutput(paste_back_images(images, reference_image, reference_motion, feather, color_match))
+            return io.NodeOutput(paste_back_images(images, reference_image, reference_motion, feather, color_match,
+                                                   max_side))
 
 
 NODES = [HelloMemePasteBack]

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+import math
 
+import comfy.model_management
 import numpy as np
 import torch
 
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
-from hellomeme_core.face.paste_back import paste_back
+from hellomeme_core.face.paste_back import fit_to_max_side, fitted_size, paste_back
 
 from .progress import node_progress
 
@@ -56,14 +58,33 @@ def _face_box(reference_motion) -> np.ndarray | None:
     return np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])
 
 
+def _check_memory(count: int, width: int, height: int, max_side: int) -> None:
+    """A clear error before the output is allocated when it cannot fit in the free RAM (else the server would be
+    killed part-way through), with a ``max_side`` that fits."""
+    out_width, out_height = fitted_size(width, height, max_side)
+    need = count * out_width * out_height * 3 * 4
+    free = comfy.model_management.get_free_memory(torch.device("cpu"))
+    if need <= free:
+        return
+    # A long side that needs at most half of the free memory, on the 64 px grid.
+    fits = int(max(out_width, out_height) * math.sqrt(0.5 * free / need)) // 64 * 64
+    hint = f"set max_side to {fits} or less" if fits >= 64 else "generate fewer frames"
+    raise HelloMemeError(
+        f"{count} full pictures at {out_width}x{out_height} need {need / 2**30:.1f} GB of memory (float32 images) and "
+        f"{free / 2**30:.1f} GB are free: {hint} (the long side of the pasted pictures), or paste back a shorter clip.")
+
+
 def paste_back_images(images: torch.Tensor, reference_image: torch.Tensor, reference_motion, feather: float,
-                      color_match: bool) -> torch.Tensor:
-    """(F, H, W, 3) float32 IMAGE: every generated crop pasted into the reference picture at the motion's crop box."""
+                      color_match: bool, max_side: int = 0) -> torch.Tensor:
+    """(F, H, W, 3) float32 IMAGE: every generated crop pasted into the reference picture at the motion's crop box
+    (the picture first scaled down to ``max_side`` on its long side when that is set)."""
     _check(images, reference_image, reference_motion)
+    count = int(images.shape[0])
+    _check_memory(count, int(reference_image.shape[2]), int(reference_image.shape[1]), max_side)
     picture = reference_image[0, ..., :3].detach().to("cpu", torch.float32).numpy()
-    count, height, width = int(images.shape[0]), picture.shape[0], picture.shape[1]
-    out = torch.empty((count, height, width, 3), dtype=torch.float32)  # the only allocation that grows with frames
+    picture, box, face_box = fit_to_max_side(picture, reference_motion.crop_box, _face_box(reference_motion), max_side)
+    out = torch.empty((count, picture.shape[0], picture.shape[1], 3), dtype=torch.float32)  # grows with frames
     # The core writes into the tensor's numpy view; the progress callback also honours Cancel between frames.
-    paste_back(images[..., :3], picture, reference_motion.crop_box, feather, color_match, _face_box(reference_motion),
-               out=out.numpy(), progress=node_progress(count))
+    paste_back(images[..., :3], picture, box, feather, color_match, face_box, out=out.numpy(),
+               progress=node_progress(count))
     return out

@@ -17,7 +17,7 @@ import torch
 
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 from hellomeme_core.face.crop import CROP_SIZE, crop_frames
-from hellomeme_core.face.paste_back import PasteBack, paste_back, resize_crop
+from hellomeme_core.face.paste_back import PasteBack, fit_to_max_side, fitted_size, paste_back, resize_crop
 from tests.face.media_cache import analyzer, clip
 
 PORTRAITS = ("chillout.jpg", "civitai1.jpg", "majicmix2.jpg", "show1.jpg", "toon.png", "zzj.jpg")
@@ -269,3 +269,18 @@ def benchmark(frames: int = 24, size: int = 512, width: int = 1920, height: int 
 
 if __name__ == "__main__":
     print(benchmark())
+
+
+def test_fit_to_max_side_scales_picture_and_boxes_together() -> None:
+    assert fitted_size(4032, 3024, 1920) == (1920, 1440)
+    assert fitted_size(3024, 4032, 1920) == (1440, 1920)
+    assert fitted_size(800, 600, 0) == (800, 600) and fitted_size(800, 600, 1920) == (800, 600)  # never enlarged
+    with pytest.raises(HelloMemeError, match="max_side -1 is negative"):
+        fitted_size(800, 600, -1)
+    picture = np.random.default_rng(0).random((600, 800, 3), dtype=np.float32)
+    small, box, face = fit_to_max_side(picture, [100, 50, 500, 450], [200.0, 150.0, 400.0, 350.0], 400)
+    assert small.shape == (300, 400, 3) and small.dtype == np.float32
+    assert box == (50.0, 25.0, 250.0, 225.0) and face == (100.0, 75.0, 200.0, 175.0)
+    assert np.allclose(small, picture.reshape(300, 2, 400, 2, 3).mean(axis=(1, 3)), atol=1e-6)  # area filter
+    same, box, face = fit_to_max_side(picture, np.array([100, 50, 500, 450]), None, 0)
+    assert same is picture and box == (100.0, 50.0, 500.0, 450.0) and face is None

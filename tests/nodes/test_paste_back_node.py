@@ -49,7 +49,9 @@ def test_schema_names_and_tooltips(node):
     assert spec["required"]["reference_motion"][0] == "FACE_MOTION"
     assert spec["required"]["feather"][1]["default"] == pytest.approx(0.08)
     assert spec["required"]["color_match"][1]["default"] is True
-    for name, (_, options) in spec["required"].items():
+    # Optional so graphs saved before it existed load with the default (the picture's own size).
+    assert list(spec["optional"]) == ["max_side"] and spec["optional"]["max_side"][1]["default"] == 0
+    for name, (_, options) in {**spec["required"], **spec["optional"]}.items():
         assert options.get("tooltip"), f"{name} has no tooltip"
     assert list(node.RETURN_TYPES) == ["IMAGE"] and node.OUTPUT_TOOLTIPS[0]
 
@@ -113,3 +115,47 @@ def test_cancel_stops_between_frames(node):
             node.execute(crop.repeat(3, 1, 1, 1), picture, motion, 0.08, True)
     finally:
         comfy.model_management.interrupt_current_processing(False)
+
+
+def test_max_side_pastes_into_the_picture_scaled_down(node):
+    picture, motion, crop = reference()
+    height, width = picture.shape[1:3]  # 812 x 712 (the portrait with its border)
+    (full,) = node.execute(crop, picture, motion, 0.08, True, 0).result
+    (small,) = node.execute(crop, picture, motion, 0.08, True, 640).result
+    scale = 640 / max(width, height)
+    assert small.shape == (1, round(height * scale), round(width * scale), 3)
+    # The full-size paste scaled down (the box scaled with it), within the 35 dB the full-size round trip keeps
+    # (measured 39.2 dB; 34.1 at max_side 416, where the 512 crop itself is shrunk by a third).
+    expected = cv2.resize(full[0].numpy(), (small.shape[2], small.shape[1]), interpolation=cv2.INTER_AREA)
+    mse = float(((small[0].numpy() - expected) ** 2).mean())
+    assert 10 * np.log10(1 / mse) > 35.0
+    # Left of the box (and its feather) it is exactly the picture scaled down.
+    left = int(motion.crop_box[0] * scale) - 2
+    scaled_picture = cv2.resize(picture[0].numpy(), (small.shape[2], small.shape[1]), interpolation=cv2.INTER_AREA)
+    assert left > 0 and np.array_equal(small[0, :, :left].numpy(), scaled_picture[:, :left])
+    (tiny,) = node.execute(crop, picture, motion, 0.08, True, 256).result
+    assert max(tiny.shape[1:3]) == 256
+    # Never enlarged: a max_side above the picture's long side changes nothing.
+    (same,) = node.execute(crop, picture, motion, 0.08, True, 4096).result
+    assert torch.equal(same, full)
+
+
+def test_output_that_cannot_fit_in_memory_is_refused_with_a_max_side_that_fits(node, monkeypatch):
+    import comfy.model_management
+
+    from hellomeme_core.errors import HelloMemeError
+
+    picture, motion, crop = reference()
+    height, width = picture.shape[1:3]
+    free = 3 * height * width * 3 * 4  # room for three full pictures
+    monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda *args, **kwargs: free)
+    frames = crop.expand(4, -1, -1, -1)  # four frames: one too many
+    with pytest.raises(HelloMemeError) as caught:
+        node.execute(frames, picture, motion, 0.08, True, 0)
+    message = str(caught.value)
+    assert f"4 full pictures at {width}x{height} need" in message
+    side = int(message.split("set max_side to ")[1].split()[0])
+    assert side % 64 == 0 and 0 < side < max(width, height)
+    (out,) = node.execute(frames, picture, motion, 0.08, True, side).result  # the suggested size fits
+    assert out.shape[0] == 4 and max(out.shape[1:3]) <= side
+    assert out.numel() * 4 <= free
