@@ -4,11 +4,13 @@ A stock ControlNet (OpenPose skeletons, depth...) gets one hint image per video 
 hint batch onto the latent batch by taking its first frames, which is right for one pass over the whole clip
 but wrong for the schedule's deeper levels (the boundary frames 0, 11, 22, ...) and for its chunks. So each
 level samples with copies of the ControlNets whose hints hold exactly that level's frames, and the chunk wrapper
-slices the ControlNet residuals with the same rows as the latents (``split_control``).
+slices the ControlNet residuals with the same rows as the latents (``split_control``). On the stock-sampler
+path, Apply HelloMeme Temporal's context windows give each window its frames' hints (``window_hints``).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -58,3 +60,34 @@ def split_control(control: dict | None, rows: torch.Tensor, batch: int) -> dict 
             parts.append(value)
         out[key] = parts
     return out
+
+
+def _controls(conds: Sequence[list | None]) -> list:
+    """Every ControlNet of the conditionings (each chain walked), once."""
+    found: dict[int, object] = {}
+    for cond in conds:
+        for options in cond or ():
+            control = options.get("control") if isinstance(options, dict) else None
+            while control is not None and id(control) not in found:
+                found[id(control)] = control
+                control = control.previous_controlnet
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def window_hints(conds: Sequence[list | None], frames: Sequence[int], total: int) -> Iterator[None]:
+    """While in the block, every ControlNet whose hint batch has one image per video frame (``total``) holds only
+    the hints of ``frames``: ComfyUI's context windows pass the ControlNets through unchanged, and a ControlNet
+    broadcasts its hints onto a window's latents by taking the first ones, so every window would get the clip's
+    first frames. The cached hint is dropped on the way in and out, so each window computes its own."""
+    swapped = []
+    for control in _controls(conds):
+        hint = control.cond_hint_original
+        if isinstance(hint, torch.Tensor) and hint.shape[0] == total > 1:
+            swapped.append((control, hint))
+            control.cond_hint_original, control.cond_hint = hint[list(frames)], None
+    try:
+        yield
+    finally:
+        for control, hint in swapped:
+            control.cond_hint_original, control.cond_hint = hint, None

@@ -129,6 +129,41 @@ def test_a_stock_controlnet_gets_each_frames_own_image_in_every_level_and_chunk(
     assert called == chunks
 
 
+def test_a_stock_controlnet_gets_each_windows_own_images_on_the_ksampler_path(comfy, model, hm_models, reference, texts,
+                                                                               monkeypatch):
+    """The non-official path (stock KSampler over Apply HelloMeme Temporal's context windows) slices the hints too."""
+    import comfy.ldm.modules.diffusionmodules.openaimodel as unet_module
+
+    from nodes.temporal import ApplyHelloMemeTemporal
+
+    frames = 7
+    temporal = ApplyHelloMemeTemporal.execute(_apply(model, hm_models, reference, frames), hm_models, 4, 2).result[0]
+    handler = temporal.model_options["context_handler"]
+    windows = {tuple(w) for w in handler.context_schedule.func(frames, handler, {})}
+    assert len(windows) > 1
+    control = _frame_control()()
+    hint = torch.arange(frames, dtype=torch.float32).view(frames, 1, 1, 1).expand(frames, 3, 8, 8)
+    control.set_cond_hint(hint)
+    positive, negative = ([[emb, {**opts, "control": control}] for emb, opts in cond] for cond in texts)
+    seen: list[list[int]] = []
+    apply_control = unet_module.apply_control
+
+    def recording(h, ctrl, name):
+        if name == "middle" and ctrl and ctrl.get("middle"):
+            seen.append([int(round(v)) for v in ctrl["middle"][-1][:, 0, 0, 0].float().tolist()])
+        return apply_control(h, ctrl, name)
+
+    monkeypatch.setattr(unet_module, "apply_control", recording)
+    latent = {"samples": torch.zeros(frames, 4, LAT, LAT)}
+    comfy.KSampler().sample(temporal, 1, 1, 1.5, "euler", "normal", positive, negative, latent, denoise=1.0)
+    called = set()
+    for rows in seen:  # every UNet call saw one window's frames, once per CFG half
+        window = next(w for w in windows if len(rows) % len(w) == 0 and rows == list(w) * (len(rows) // len(w)))
+        called.add(window)
+    assert called == windows
+    assert torch.equal(control.cond_hint_original, hint)  # the whole clip's hints are back after sampling
+
+
 def test_seed_progress_and_cancel(model, hm_models, reference, texts):
     import comfy.model_management
     import comfy.utils as comfy_utils  # not `import comfy.utils`: it would rebind the `comfy` fixture
