@@ -97,50 +97,11 @@ def _frame_control():
     return FrameIndexControl
 
 
-def test_a_stock_controlnet_gets_each_frames_own_image_in_every_level_and_chunk(model, hm_models, reference, texts,
-                                                                                monkeypatch):
+def _controlled(texts, frames: int, monkeypatch):
+    """(positive, negative with a frame-index ControlNet over ``frames`` hints, the ControlNet, its hints, the list
+    that collects the hint frames each UNet call used)."""
     import comfy.ldm.modules.diffusionmodules.openaimodel as unet_module
 
-    frames = 13  # levels: 13 frames (chunks 0-11 and 11-12), then 3 (frames 0, 11, 12)
-    control = _frame_control()()
-    control.set_cond_hint(torch.arange(frames, dtype=torch.float32).view(frames, 1, 1, 1).expand(frames, 3, 8, 8))
-    positive, negative = ([[emb, {**opts, "control": control}] for emb, opts in cond] for cond in texts)
-    seen: list[list[int]] = []
-    apply_control = unet_module.apply_control
-
-    def recording(h, ctrl, name):
-        if name == "middle" and ctrl and ctrl.get("middle"):
-            seen.append([int(round(v)) for v in ctrl["middle"][-1][:, 0, 0, 0].float().tolist()])
-        return apply_control(h, ctrl, name)
-
-    monkeypatch.setattr(unet_module, "apply_control", recording)
-    from nodes.comfy_glue.video_sampler import sample_video
-
-    latent = {"samples": torch.zeros(frames, 4, LAT, LAT)}
-    _, run = sample_video(_temporal(model, hm_models, reference, frames), positive, negative, latent, 1, 1, 1.5,
-                          "euler", "normal")
-    chunks = {tuple(lv.frames[p] for p in positions) for lv in run.levels for positions in lv.chunks}
-    assert chunks == {tuple(range(12)), (11, 12), (0, 11, 12)}
-    # every UNet call saw the frames of one chunk, once per CFG half ([uncond, cond] or one of them)
-    called = set()
-    for rows in seen:
-        chunk = next(c for c in chunks if len(rows) % len(c) == 0 and rows == list(c) * (len(rows) // len(c)))
-        called.add(chunk)
-    assert called == chunks
-
-
-def test_a_stock_controlnet_gets_each_windows_own_images_on_the_ksampler_path(comfy, model, hm_models, reference, texts,
-                                                                               monkeypatch):
-    """The non-official path (stock KSampler over Apply HelloMeme Temporal's context windows) slices the hints too."""
-    import comfy.ldm.modules.diffusionmodules.openaimodel as unet_module
-
-    from nodes.temporal import ApplyHelloMemeTemporal
-
-    frames = 7
-    temporal = ApplyHelloMemeTemporal.execute(_apply(model, hm_models, reference, frames), hm_models, 4, 2).result[0]
-    handler = temporal.model_options["context_handler"]
-    windows = {tuple(w) for w in handler.context_schedule.func(frames, handler, {})}
-    assert len(windows) > 1
     control = _frame_control()()
     hint = torch.arange(frames, dtype=torch.float32).view(frames, 1, 1, 1).expand(frames, 3, 8, 8)
     control.set_cond_hint(hint)
@@ -154,13 +115,43 @@ def test_a_stock_controlnet_gets_each_windows_own_images_on_the_ksampler_path(co
         return apply_control(h, ctrl, name)
 
     monkeypatch.setattr(unet_module, "apply_control", recording)
+    return positive, negative, control, hint, seen
+
+
+def _groups_called(seen: list[list[int]], groups: set[tuple[int, ...]]) -> set[tuple[int, ...]]:
+    """The frame groups the UNet calls saw; each call must see exactly one group, once per CFG half."""
+    return {next(g for g in groups if len(rows) % len(g) == 0 and rows == list(g) * (len(rows) // len(g)))
+            for rows in seen}
+
+
+def test_a_stock_controlnet_gets_each_frames_own_image_in_every_level_and_chunk(model, hm_models, reference, texts,
+                                                                                monkeypatch):
+    from nodes.comfy_glue.video_sampler import sample_video
+
+    frames = 13  # levels: 13 frames (chunks 0-11 and 11-12), then 3 (frames 0, 11, 12)
+    positive, negative, _, _, seen = _controlled(texts, frames, monkeypatch)
+    latent = {"samples": torch.zeros(frames, 4, LAT, LAT)}
+    _, run = sample_video(_temporal(model, hm_models, reference, frames), positive, negative, latent, 1, 1, 1.5,
+                          "euler", "normal")
+    chunks = {tuple(lv.frames[p] for p in positions) for lv in run.levels for positions in lv.chunks}
+    assert chunks == {tuple(range(12)), (11, 12), (0, 11, 12)}
+    assert _groups_called(seen, chunks) == chunks
+
+
+def test_a_stock_controlnet_gets_each_windows_own_images_on_the_ksampler_path(comfy, model, hm_models, reference, texts,
+                                                                               monkeypatch):
+    """The non-official path (stock KSampler over Apply HelloMeme Temporal's context windows) slices the hints too."""
+    from nodes.temporal import ApplyHelloMemeTemporal
+
+    frames = 7
+    temporal = ApplyHelloMemeTemporal.execute(_apply(model, hm_models, reference, frames), hm_models, 4, 2).result[0]
+    handler = temporal.model_options["context_handler"]
+    windows = {tuple(w) for w in handler.context_schedule.func(frames, handler, {})}
+    assert len(windows) > 1
+    positive, negative, control, hint, seen = _controlled(texts, frames, monkeypatch)
     latent = {"samples": torch.zeros(frames, 4, LAT, LAT)}
     comfy.KSampler().sample(temporal, 1, 1, 1.5, "euler", "normal", positive, negative, latent, denoise=1.0)
-    called = set()
-    for rows in seen:  # every UNet call saw one window's frames, once per CFG half
-        window = next(w for w in windows if len(rows) % len(w) == 0 and rows == list(w) * (len(rows) // len(w)))
-        called.add(window)
-    assert called == windows
+    assert _groups_called(seen, windows) == windows
     assert torch.equal(control.cond_hint_original, hint)  # the whole clip's hints are back after sampling
 
 
