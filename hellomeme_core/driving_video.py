@@ -280,13 +280,25 @@ def read_audio(path: str | Path, start_seconds: float, seconds: float, timeout: 
     return audio[:, :wanted], rate
 
 
+def planned_frame_count(header: VideoHeader, target_fps: float, start_seconds: float = 0.0,
+                        max_seconds: float = 0.0) -> int:
+    """About how many frames :func:`load_driving_video` will give, from the header alone (before decoding; the
+    container's duration may count a longer audio track, so this errs high)."""
+    rate = header.fps if target_fps <= 0 else min(target_fps, header.fps)
+    seconds = max(0.0, header.duration - start_seconds)
+    if max_seconds > 0:
+        seconds = min(seconds, max_seconds) if header.duration > 0 else max_seconds
+    return output_frame_count(seconds, rate) + 2  # ffmpeg's -r may add up to 2 frames at the end
+
+
 def load_driving_video(path: str | Path, target_fps: float = OFFICIAL_FPS, start_seconds: float = 0.0,
                        max_seconds: float = 0.0, frame_selection: FrameSelection | str = FrameSelection.OFFICIAL,
-                       progress: Callable[[int, int], None] | None = None) -> DrivingClip:
+                       progress: Callable[[int, int], None] | None = None, max_side: int = 0) -> DrivingClip:
     """The frames of ``path`` at ``target_fps`` (0: the clip's own rate) from ``start_seconds`` for up to
     ``max_seconds`` (0: to the end), chosen by ``frame_selection`` (see the module notes), with the audio
     under them: from ``start_seconds`` for frames / fps seconds (silence where the track is shorter).
-    ``progress(decoded, total)`` follows decoding.
+    ``progress(decoded, total)`` follows decoding. ``max_side`` (0: the clip's size, as officially) scales the
+    frames down as they are decoded so their long side is at most that.
 
     Raises ``MediaError`` for a missing or unreadable file and ``HelloMemeError`` for settings the clip cannot
     meet (a target rate above the clip's own, a start at or past its end, a range holding no frame).
@@ -341,7 +353,7 @@ def load_driving_video(path: str | Path, target_fps: float = OFFICIAL_FPS, start
     picks = list(wanted()) if limit is not None else None  # a bounded list: computed once, used twice
     max_frames = max(picks) + 1 if picks is not None else None
     clip = read_video(path, max_frames=max_frames, keep=_selector(picks if picks is not None else wanted()),
-                      progress=progress)
+                      progress=progress, max_side=max_side)
     decoded = clip.decoded_frames
     length = decoded / fps
     if start_seconds >= length:

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hellomeme_core.errors import MediaError
+from hellomeme_core.errors import HelloMemeError, MediaError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 # Decoding fewer than this share of duration x fps (and at least _MIN_SHORTFALL frames fewer) reads as
@@ -64,6 +64,19 @@ class VideoHeader:
     stated_fps: float  # the stream's average rate as printed (differs from ``fps`` for variable-rate files)
     duration: float  # the container's duration in seconds (0 if unknown; may count a longer audio track)
     has_audio: bool
+    width: int = 0  # of the frames read_video gets (after the stream's rotation); 0 if not stated
+    height: int = 0
+
+
+def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) of a ``width`` x ``height`` picture scaled down so its long side is at most ``max_side``
+    (0: unchanged; never enlarged)."""
+    if max_side < 0:
+        raise HelloMemeError(f"max_side {max_side} is negative; 0 keeps the picture's own size")
+    if max_side == 0 or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def exact_rate(fps: float) -> float:
@@ -101,8 +114,10 @@ def parse_video_header(text: str) -> VideoHeader | None:
         duration = int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3))
     stated = _fps_in(video_in)
     delivered = _fps_in(video_out) or stated
+    size = re.search(r"[ ,](\d+)x(\d+)[ ,\[]", video_out)
     return VideoHeader(fps=exact_rate(delivered), stated_fps=stated, duration=duration,
-                       has_audio=any(" Audio: " in line for line in inputs))
+                       has_audio=any(" Audio: " in line for line in inputs),
+                       width=int(size.group(1)) if size else 0, height=int(size.group(2)) if size else 0)
 
 
 @lru_cache(maxsize=64)
@@ -178,7 +193,8 @@ def packet_damage(path: str | Path, timeout: float = 120.0) -> str:
 
 
 def read_video(path: str | Path, max_frames: int | None = None, allow_partial: bool = False,
-               keep: Callable[[int], bool] | None = None, progress: Callable[[int, int], None] | None = None) -> Clip:
+               keep: Callable[[int], bool] | None = None, progress: Callable[[int, int], None] | None = None,
+               max_side: int = 0) -> Clip:
     """All frames of a video file (or the first ``max_frames``) through ffmpeg.
 
     Raises ``MediaError`` for a missing, empty, undecodable or truncated file (fewer frames decode than
@@ -187,6 +203,8 @@ def read_video(path: str | Path, max_frames: int | None = None, allow_partial: b
     ``keep(index)`` chooses which decoded frames are held (the others are dropped at once, so a long clip
     resampled to a low rate never holds all its frames; ``Clip.frame_indices`` says which were kept);
     ``progress(decoded, total)`` is called after each frame (total: ``max_frames`` or the header's count, 0 if unknown).
+    ``max_side`` (0: the video's size) scales each kept frame down as it is decoded (area filter) so its long side is
+    at most that: a long high-resolution clip is never held at its own size.
     """
     import imageio_ffmpeg
 
@@ -203,12 +221,16 @@ def read_video(path: str | Path, max_frames: int | None = None, allow_partial: b
         meta = next(reader)
         fps = header.fps if header is not None and header.fps > 0 else float(meta.get("fps") or 0.0)
         width, height = meta["size"]
+        out_width, out_height = fitted_size(width, height, max_side)
         frames, indices, decoded = [], [], 0
         promised = _promised_frames(meta, fps) or 0
         total = max_frames if max_frames is not None else promised
         for raw in reader:
             if keep is None or keep(decoded):
-                frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3))
+                frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+                if (out_width, out_height) != (width, height):
+                    frame = cv2.resize(frame, (out_width, out_height), interpolation=cv2.INTER_AREA)
+                frames.append(frame)
                 indices.append(decoded)
             decoded += 1
             if progress is not None:
@@ -222,7 +244,7 @@ def read_video(path: str | Path, max_frames: int | None = None, allow_partial: b
     if not decoded:
         raise MediaError(f"media: {path} holds no decodable video frames")
     audio = str(path) if meta.get("audio_codec") else None
-    stacked = np.stack(frames) if frames else np.empty((0, height, width, 3), dtype=np.uint8)
+    stacked = np.stack(frames) if frames else np.empty((0, out_height, out_width, 3), dtype=np.uint8)
     clip = Clip(frames=stacked, fps=fps, path=str(path), audio_path=audio, promised_frames=_promised_frames(meta, fps),
                 decoded_frames=decoded, frame_indices=np.asarray(indices, dtype=np.int64) if keep is not None else None)
     _check_frame_count(clip, meta, max_frames, allow_partial)

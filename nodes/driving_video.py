@@ -46,6 +46,10 @@ class LoadDrivingVideo(io.ComfyNode):
                                "0.154 s from 30 fps), so the picture lags the sound by that much, and the clip gets up to "
                                "2 frames longer than the video. 'nearest in time' (beyond the official): each picture is "
                                "within half a source frame of its time, so the picture does not lag the sound."),
+                io.Int.Input("max_side", default=0, min=0, max=16384, step=8, optional=True, tooltip=
+                             "Longest side of the loaded frames in pixels; 0 = the clip's own size (as officially). "
+                             "Frames are scaled down as they are decoded, so a long 4K clip (100 MB a frame as an "
+                             "image) fits in memory: 1280 is plenty for face motion. Never enlarges."),
             ],
             outputs=[
                 io.Image.Output(display_name="images", tooltip="The chosen frames (for Extract Face Motion)."),
@@ -74,9 +78,9 @@ class LoadDrivingVideo(io.ComfyNode):
 
     @classmethod
     def execute(cls, video: str, target_fps: float = OFFICIAL_FPS, start_seconds: float = 0.0,
-                max_seconds: float = 0.0, frame_selection: str = OFFICIAL_SELECTION) -> io.NodeOutput:
+                max_seconds: float = 0.0, frame_selection: str = OFFICIAL_SELECTION, max_side: int = 0) -> io.NodeOutput:
         with named_errors(NODE):
-            return io.NodeOutput(*load(video, target_fps, start_seconds, max_seconds, frame_selection))
+            return io.NodeOutput(*load(video, target_fps, start_seconds, max_seconds, frame_selection, max_side))
 
 
 NODES = [LoadDrivingVideo]

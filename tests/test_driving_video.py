@@ -297,6 +297,32 @@ def test_read_video_keep_holds_only_the_chosen_frames():
     assert none.frames.shape == (0, 512, 512, 3) and none.decoded_frames == 4
 
 
+def test_max_side_scales_frames_as_they_are_decoded_and_the_header_knows_the_size():
+    import cv2
+
+    from hellomeme_core.driving_video import planned_frame_count, probe
+    from hellomeme_core.media import video_header
+
+    path = media_path("driving/amns.mp4")  # 720 x 720
+    header, _ = video_header(path)
+    assert (header.width, header.height) == (720, 720)
+    small = read_video(path, max_frames=6, keep=lambda i: i % 2 == 0, max_side=360)
+    full = clip("driving/amns.mp4").frames[:6:2]
+    assert small.frames.shape == (3, 360, 360, 3) and small.frames.dtype == np.uint8
+    for scaled, frame in zip(small.frames, full):  # each kept frame, area-filtered
+        np.testing.assert_array_equal(scaled, cv2.resize(frame, (360, 360), interpolation=cv2.INTER_AREA))
+    assert read_video(path, max_frames=2, max_side=1000).frames.shape == (2, 720, 720, 3)  # never enlarged
+    loaded = load_driving_video(path, max_side=200)
+    assert loaded.frames.shape[1:] == (200, 200, 3) and len(loaded.frames) == len(load_driving_video(path).frames)
+    # The estimate made before decoding errs high by at most a few frames, on every shared clip and a range.
+    for name in DRIVING_VIDEOS:
+        source = media_path(f"driving/{name}.mp4")
+        for fps, start, seconds in ((8.0, 0.0, 0.0), (0.0, 0.0, 0.0), (8.0, 1.0, 1.0)):
+            actual = len(load_driving_video(source, fps, start, seconds).frames)
+            planned = planned_frame_count(probe(source), fps, start, seconds)
+            assert actual <= planned <= actual + 3, (name, fps, start, seconds, actual, planned)
+
+
 @pytest.mark.parametrize("rule", list(FrameSelection))
 @pytest.mark.parametrize("start", [0.0, 0.5, 0.3, 1.17])
 def test_audio_and_pictures_stay_in_sync(sync_clip, start, rule):

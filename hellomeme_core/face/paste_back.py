@@ -56,6 +56,7 @@ import numpy as np
 
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 from hellomeme_core.face.crop import CROP_LIFT, FACE_TO_CROP  # the crop geometry, one source of truth
+from hellomeme_core.media import fitted_size
 
 Progress = Callable[[int], None]
 
@@ -240,17 +241,6 @@ def check_crops(frames) -> tuple[int, int]:
     if shape[0] == 0:
         raise ShapeMismatchError("paste back: there are no generated frames")
     return shape[0], shape[1]
-
-
-def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """(width, height) of a ``width`` x ``height`` picture scaled down so its long side is at most ``max_side``
-    (0: unchanged; never enlarged)."""
-    if max_side < 0:
-        raise HelloMemeError(f"paste back: max_side {max_side} is negative; 0 keeps the picture's own size")
-    if max_side == 0 or max(width, height) <= max_side:
-        return width, height
-    scale = max_side / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def fit_to_max_side(picture: np.ndarray, box: Sequence[float] | np.ndarray,

@@ -9,9 +9,11 @@ import torch
 
 import folder_paths
 
-from hellomeme_core.driving_video import FrameSelection, load_driving_video
+from hellomeme_core.driving_video import FrameSelection, load_driving_video, planned_frame_count, probe
 from hellomeme_core.errors import HelloMemeError, MediaError
+from hellomeme_core.media import fitted_size
 
+from .memory_check import check_fits
 from .progress import node_progress
 
 # The node's frame_selection choices (the first is the default: the official pipeline's frames).
@@ -77,16 +79,30 @@ def frame_selection(choice: str) -> FrameSelection:
     return FRAME_SELECTIONS[choice]
 
 
+def _check_memory(path: str, target_fps: float, start_seconds: float, max_seconds: float, max_side: int) -> None:
+    """A clear error before decoding when the frames cannot fit in the free RAM (else the server would be killed
+    part-way through)."""
+    header = probe(path)
+    if not (header.width and header.height):
+        return
+    count = planned_frame_count(header, target_fps, start_seconds, max_seconds)
+    width, height = fitted_size(header.width, header.height, max_side)
+    need = count * width * height * 3 * 5  # decoded as uint8, held as a float32 IMAGE
+    check_fits(need, max(width, height), f"about {count} frames at {width}x{height}",
+               "load a shorter part (max_seconds, start_seconds)", min_side=256)
+
+
 def load(video: str, target_fps: float, start_seconds: float, max_seconds: float,
-         selection: str = OFFICIAL_SELECTION):
+         selection: str = OFFICIAL_SELECTION, max_side: int = 0):
     """``(images, audio or None, fps, frame_count)`` of a video in ComfyUI's input folder."""
     problem = missing_video(video)
     if problem:
         raise MediaError(problem)
     rule = frame_selection(selection)
     path = folder_paths.get_annotated_filepath(video)
+    _check_memory(path, target_fps, start_seconds, max_seconds, max_side)
     clip = load_driving_video(path, target_fps, start_seconds, max_seconds, frame_selection=rule,
-                              progress=_throttled_progress())
+                              progress=_throttled_progress(), max_side=max_side)
     images = torch.from_numpy(clip.frames).to(torch.float32).div_(255.0)
     audio = None
     if clip.audio is not None:

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import logging
-import math
 
-import comfy.model_management
 import numpy as np
 import torch
 
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
-from hellomeme_core.face.paste_back import fit_to_max_side, fitted_size, paste_back
+from hellomeme_core.face.paste_back import fit_to_max_side, paste_back
+from hellomeme_core.media import fitted_size
 
+from .memory_check import check_fits
 from .progress import node_progress
 
 NODE = "HelloMeme Paste Back"
@@ -59,19 +59,10 @@ def _face_box(reference_motion) -> np.ndarray | None:
 
 
 def _check_memory(count: int, width: int, height: int, max_side: int) -> None:
-    """A clear error before the output is allocated when it cannot fit in the free RAM (else the server would be
-    killed part-way through), with a ``max_side`` that fits."""
+    """A clear error before the output is allocated when it cannot fit in the free RAM."""
     out_width, out_height = fitted_size(width, height, max_side)
-    need = count * out_width * out_height * 3 * 4
-    free = comfy.model_management.get_free_memory(torch.device("cpu"))
-    if need <= free:
-        return
-    # A long side that needs at most half of the free memory, on the 64 px grid.
-    fits = int(max(out_width, out_height) * math.sqrt(0.5 * free / need)) // 64 * 64
-    hint = f"set max_side to {fits} or less" if fits >= 64 else "generate fewer frames"
-    raise HelloMemeError(
-        f"{count} full pictures at {out_width}x{out_height} need {need / 2**30:.1f} GB of memory (float32 images) and "
-        f"{free / 2**30:.1f} GB are free: {hint} (the long side of the pasted pictures), or paste back a shorter clip.")
+    check_fits(count * out_width * out_height * 3 * 4, max(out_width, out_height),
+               f"{count} full pictures at {out_width}x{out_height}", "paste back a shorter clip")
 
 
 def paste_back_images(images: torch.Tensor, reference_image: torch.Tensor, reference_motion, feather: float,

@@ -17,7 +17,8 @@ import torch
 
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 from hellomeme_core.face.crop import CROP_SIZE, crop_frames
-from hellomeme_core.face.paste_back import PasteBack, fit_to_max_side, fitted_size, paste_back, resize_crop
+from hellomeme_core.face.paste_back import PasteBack, fit_to_max_side, paste_back, resize_crop
+from hellomeme_core.media import fitted_size
 from tests.face.media_cache import analyzer, clip
 
 PORTRAITS = ("chillout.jpg", "civitai1.jpg", "majicmix2.jpg", "show1.jpg", "toon.png", "zzj.jpg")

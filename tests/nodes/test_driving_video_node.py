@@ -52,12 +52,13 @@ def test_schema_lists_the_videos_with_upload_and_tooltips(node):
     assert required["start_seconds"][1]["default"] == 0.0 and required["max_seconds"][1]["default"] == 0.0
     assert all(options.get("tooltip") for _, options in required.values())
     # The frame rule: last (saved widget orders stay valid), optional (older API prompts still run), official by default.
-    assert list(node.INPUT_TYPES()["optional"]) == ["frame_selection"]
+    assert list(node.INPUT_TYPES()["optional"]) == ["frame_selection", "max_side"]
     kind, selection = node.INPUT_TYPES()["optional"]["frame_selection"]
     assert kind == "COMBO" and selection["options"] == ["official (ffmpeg -r)", "nearest in time"]
     assert selection["default"] == "official (ffmpeg -r)"
     assert "0.14-0.20 s" in selection["tooltip"] and "does not lag the sound" in selection["tooltip"]
-    assert schema.inputs[-1].id == "frame_selection"
+    assert [i.id for i in schema.inputs[-2:]] == ["frame_selection", "max_side"]  # appended: saved orders hold
+    assert node.INPUT_TYPES()["optional"]["max_side"][1]["default"] == 0
     assert node.RETURN_TYPES == ["IMAGE", "AUDIO", "FLOAT", "INT"]
     assert node.RETURN_NAMES == ["images", "audio", "fps", "frame_count"] and all(node.OUTPUT_TOOLTIPS)
 
@@ -173,3 +174,31 @@ def test_progress_bar_follows_decoding_in_at_most_about_100_updates(node):
         comfy_utils.set_progress_bar_global_hook(None)
     assert decoded[-1] == (38, 38) and [v for v, _ in decoded] == sorted(v for v, _ in decoded)
     assert len(calls) == 100 and calls[-1] == (1000, 1000)
+
+
+def test_max_side_and_a_clip_too_large_for_memory(node, monkeypatch):
+    import comfy.model_management
+    import cv2
+    import numpy as np
+
+    from hellomeme_core.errors import HelloMemeError
+
+    full = node.execute("qie.mp4", 8.0, 0.0, 0.0).result[0]
+    small, _, _, count = node.execute("qie.mp4", 8.0, 0.0, 0.0, "official (ffmpeg -r)", 320).result
+    assert small.shape == (22, 320, 320, 3) and count == 22
+    # Each decoded frame area-filtered, as cv2 does it.
+    decoded = (full * 255).round().to(torch.uint8).numpy()
+    shrunk = np.stack([cv2.resize(frame, (320, 320), interpolation=cv2.INTER_AREA) for frame in decoded])
+    assert torch.equal(torch.from_numpy(shrunk).float() / 255, small)
+    # Free memory for 90 % of the full-size frames (uint8 decode + float32 image): refused before decoding, with a
+    # max_side that fits; that one loads.
+    free = int(0.9 * 22 * 512 * 512 * 3 * 5)
+    monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda *args, **kwargs: free)
+    with pytest.raises(HelloMemeError) as caught:
+        node.execute("qie.mp4", 8.0, 0.0, 0.0)
+    message = str(caught.value)
+    assert message.startswith("Load Driving Video: ") and "frames at 512x512 need" in message
+    assert "or load a shorter part (max_seconds, start_seconds)" in message
+    side = int(message.split("set max_side to ")[1].split()[0])
+    assert 256 <= side < 512 and side % 64 == 0
+    assert node.execute("qie.mp4", 8.0, 0.0, 0.0, "official (ffmpeg -r)", side).result[0].shape[1:3] == (side, side)
