@@ -18,7 +18,6 @@ from tests.e2e.media import probe, read_frames
 from tests.face.media_cache import media_path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CHECKPOINT = "hellomeme_e2e_random_sd15.safetensors"  # the end-to-end tests' random checkpoint, shared
 OFFICIAL_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"  # the name the shipped workflow loads
 SIZE, STEPS, SECONDS = 128, 2, 1.0  # a quick meme: 8 frames at the official 8 fps
 
@@ -89,11 +88,9 @@ def test_demo_makes_the_meme_when_the_files_are_there(comfy_server, tmp_path: Pa
     from hellomeme_core.batch.local_server import answers
     from hellomeme_core.driving_video import load_driving_video
     from tests.support.official_weights import write_version
-    from tests.support.sd15_checkpoint import write_in_subprocess
+    from tests.e2e.conftest import e2e_checkpoint
 
-    shared = comfy_server.extra_models_dir / "checkpoints" / SHARED_CHECKPOINT
-    if not shared.is_file():
-        write_in_subprocess(shared, "float16")  # ~2 GB; the other meme tests of the session reuse it
+    shared = e2e_checkpoint(comfy_server)  # the other meme tests of the session reuse it
     # The official layout (models/hellomeme, models/checkpoints) outside the ComfyUI tree the demo starts (the
     # session server's copy, so no second copy is made): the demo must hand that ComfyUI these folders.
     models = tmp_path / "models"

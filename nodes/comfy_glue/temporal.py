@@ -17,7 +17,7 @@ from hellomeme_core.denoiser.reference import HMReference
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 from hellomeme_core.temporal.motion_modules import PaddedTemporalAttention
 
-from .control_frames import window_hints
+from .control_frames import frame_hints
 from .inputs import check_sd15
 from .managed_models import HelloMemeModels
 from .progress import node_progress
@@ -95,7 +95,7 @@ class FrameWindowHandler(comfy.context_windows.IndexListContextHandler):
         """Each window with its own frames' ControlNet hints (ComfyUI would give every window the first frames')."""
         results = []
         for window_idx, window in enumerated_context_windows:
-            with window_hints(conds, window.index_list, x_in.shape[self.dim]):
+            with frame_hints(conds, window.index_list, x_in.shape[self.dim]):
                 results += super().evaluate_context_windows(calc_cond_batch, model, x_in, conds, timestep,
                                                             [(window_idx, window)], model_options, device, first_device)
         return results

@@ -33,7 +33,7 @@ from hellomeme_core.denoiser.video_schedule import (
 from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 from hellomeme_core.versions import version_info
 
-from .control_frames import conds_for_frames, split_control
+from .control_frames import frame_hints, split_control
 from .progress import node_progress
 from .temporal import add_motion_pads
 from .unet_patches import CHUNK_KEY, HelloMemeUNetPatch, VideoChunk, current_patch
@@ -160,16 +160,15 @@ def step_counter(total: int) -> Callable[[], None]:
 def _sample_pass(model, wrapper, noise, latent_image, positive, negative, steps, cfg, sampler_name, scheduler,
                  denoise, seed, sigmas, on_step, frames: list[int], total: int) -> torch.Tensor:
     """One sampling run over the latents of ``frames`` (video frame indices; ControlNet hints follow them)."""
-    positive = conds_for_frames(positive, frames, total, NODE)
-    negative = conds_for_frames(negative, frames, total, NODE)
     m = _pass_model(model, wrapper)
     if sigmas is None:
         sigmas = comfy.samplers.KSampler(m, steps=steps, device=m.load_device, sampler=sampler_name,
                                          scheduler=scheduler, denoise=denoise, model_options=m.model_options).sigmas
     noise = official_start_noise(m, noise, sigmas, sampler_name)
-    return comfy.sample.sample(m, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
-                               denoise=denoise, sigmas=sigmas, callback=lambda *a: on_step(), disable_pbar=True,
-                               seed=seed)
+    with frame_hints((positive, negative), frames, total, strict_node=NODE):
+        return comfy.sample.sample(m, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
+                                   denoise=denoise, sigmas=sigmas, callback=lambda *a: on_step(), disable_pbar=True,
+                                   seed=seed)
 
 
 def sample_video(model, positive, negative, latent: dict, seed: int, steps: int, cfg: float, sampler_name: str,

@@ -9,32 +9,25 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from hellomeme_core.batch.workflow import shipped_workflow_path
 from tests.batch.support import (MEDIA, audio_codec, cut_clip, decoded_frames, frames_at_8fps, jsonl, report_of,
                                  run_batch, saved_main_files)
+from tests.e2e.conftest import E2E_CHECKPOINT, stage_meme_files
 
 pytestmark = pytest.mark.slow
 
-CHECKPOINT_NAME = "hellomeme_e2e_random_sd15.safetensors"  # the end-to-end tests' random checkpoint, shared
 SIZE, STEPS = 128, 2
 
 
 def test_two_jobs_of_the_shipped_meme_workflow(comfy_server, tmp_path: Path):
-    from tests.support.official_weights import write_version
-    from tests.support.sd15_checkpoint import write_in_subprocess
-
-    checkpoint = comfy_server.extra_models_dir / "checkpoints" / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        write_in_subprocess(checkpoint, "float16")
-    write_version(comfy_server.hellomeme_models_dir, "v5", stage="video", dtype=torch.float16)
+    stage_meme_files(comfy_server)
     # The shipped workflow as a user adapts it: their checkpoint's file name in the two checkpoint loaders.
     graph = json.loads(shipped_workflow_path().read_text())
     for node in graph.values():
         if node["class_type"] == "CheckpointLoaderSimple":
-            node["inputs"]["ckpt_name"] = CHECKPOINT_NAME
+            node["inputs"]["ckpt_name"] = E2E_CHECKPOINT
     workflow = tmp_path / "meme_api.json"
     workflow.write_text(json.dumps(graph))
 

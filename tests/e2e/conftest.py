@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.e2e.media import cut_clip
 from tests.e2e.workflow_graph import REPO_ROOT
@@ -24,6 +25,8 @@ SPEECH_NAME = "speech.wav"
 CLIP_FRAMES = 24
 CLIP_SIZE = (448, 512)
 CLIP_FILTER = "scale=224:224,pad=448:512:112:144:color=0x808080"
+# The end-to-end tests' random SD1.5 checkpoint (~2 GB fp16), written once per session and shared by all.
+E2E_CHECKPOINT = "hellomeme_e2e_random_sd15.safetensors"
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +66,23 @@ def drop_execution_cache(server) -> None:
 def cached_nodes(history_entry: dict) -> list[str]:
     """Node ids a finished prompt took from the execution cache instead of running them."""
     return [n for m in history_entry["status"]["messages"] if m[0] == "execution_cached" for n in m[1]["nodes"]]
+
+
+def e2e_checkpoint(server) -> Path:
+    """The random SD1.5 checkpoint in the server's extra checkpoints folder, written on first use (in a child
+    process, so its ~2 GB of tensors never stay in pytest's memory)."""
+    from tests.support.sd15_checkpoint import write_in_subprocess
+
+    checkpoint = server.extra_models_dir / "checkpoints" / E2E_CHECKPOINT
+    if not checkpoint.is_file():
+        write_in_subprocess(checkpoint, "float16")
+    return checkpoint
+
+
+def stage_meme_files(server) -> list[Path]:
+    """What the shipped meme workflows load, in the server's model folders: the random checkpoint and the v5 files
+    in the official layout (linked from the session's weight store). Returns the v5 weight files."""
+    from tests.support.official_weights import write_version
+
+    e2e_checkpoint(server)
+    return write_version(server.hellomeme_models_dir, "v5", stage="video", dtype=torch.float16)

@@ -5,7 +5,6 @@ quick-run changes; the saved videos (the face crop, and the crop pasted back int
 and checked."""
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +15,14 @@ import torch
 
 from hellomeme_core.denoiser.video_schedule import PadPolicy, denoiser_calls_per_step, plan_levels
 from hellomeme_core.driving_video import load_driving_video
-from tests.e2e.conftest import CLIP_FILTER, DRIVING_SOURCE, REFERENCE_SOURCE, cached_nodes
+from tests.e2e.conftest import (CLIP_FILTER, DRIVING_SOURCE, E2E_CHECKPOINT, REFERENCE_SOURCE, cached_nodes,
+                                drop_execution_cache, stage_meme_files)
 from tests.e2e.media import StreamInfo, cut_clip, probe, read_frames
 from tests.e2e.test_workflows_server import MEME, saved_video
 
 pytestmark = pytest.mark.slow
 
-CHECKPOINT_NAME = "hellomeme_e2e_random_sd15.safetensors"
+CHECKPOINT_NAME = E2E_CHECKPOINT
 DRIVING_NAME = "driving_2s.mp4"
 # 2 s of the 15 fps clip: 18 frames at the official 8 fps (ffmpeg -r 8's choice), two 12-frame chunks at
 # stride 11 whose ends make a 3-frame level below.
@@ -61,21 +61,27 @@ def _peak_gb(pid: int | str) -> float | None:
     return None
 
 
+def quick_run(prompt: dict) -> dict:
+    """A shipped meme API prompt (video or talking: the same ids for these nodes) with what a quick try changes: the
+    generated checkpoint in both loaders, the generation size, v5, the steps."""
+    prompt[CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
+    prompt[STYLE_CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
+    # One number sizes the reference crop, the pose condition and (through the condition) the Empty Latent.
+    prompt[GENERATION_SIZE]["inputs"]["value"] = SIZE
+    prompt[HM_MODELS]["inputs"]["version"] = "v5"
+    prompt[SAMPLER]["inputs"]["steps"] = STEPS
+    return prompt
+
+
 def quick_run_prompt(sampler: str | None = None) -> dict:
     """The shipped API prompt with what a user changes for a quick try, plus one SaveLatent probe.
 
     ``sampler="KSampler"``: the stock sampler in the HelloMeme Video Sampler's place (it takes the same
     inputs): the non-official path with Apply HelloMeme Temporal's overlapping windows."""
-    prompt = MEME.api()
+    prompt = quick_run(MEME.api())
     if sampler is not None:
         prompt[SAMPLER]["class_type"] = sampler
-    prompt[CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
-    prompt[STYLE_CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
     prompt[LOAD_VIDEO]["inputs"]["video"] = DRIVING_NAME
-    # One number sizes the reference crop, the pose condition and (through the condition) the Empty Latent.
-    prompt[GENERATION_SIZE]["inputs"]["value"] = SIZE
-    prompt[HM_MODELS]["inputs"]["version"] = "v5"
-    prompt[SAMPLER]["inputs"]["steps"] = STEPS
     prompt[SAVE_LATENT] = {"class_type": "SaveLatent", "inputs": {"samples": [SAMPLER, 0], "filename_prefix": "e2e/meme_latent"}}
     return prompt
 
@@ -84,19 +90,9 @@ def quick_run_prompt(sampler: str | None = None) -> dict:
 def meme_run(comfy_server, staged_inputs) -> MemeRun:
     from safetensors.torch import load_file
 
-    from tests.support.official_weights import write_version
-    from tests.support.sd15_checkpoint import write_in_subprocess
-
-    checkpoint = comfy_server.extra_models_dir / "checkpoints" / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        write_in_subprocess(checkpoint, "float16")  # ~2 GB; a child process keeps it out of pytest's memory
-    written = write_version(comfy_server.hellomeme_models_dir, "v5", stage="video", dtype=torch.float16)
-    # The session's weights are written once and linked (tests/support/weight_store.py), so an earlier run of this
-    # workflow on the server (the batch tests) left Load HelloMeme Models cached: a new modification time makes
-    # ComfyUI load them again, and every HelloMeme node below it run in this prompt.
-    now = time.time_ns()
-    for path in written:
-        os.utime(path, ns=(now, now))
+    stage_meme_files(comfy_server)
+    # The batch tests may have run this workflow on these files already: every node must run in this prompt.
+    drop_execution_cache(comfy_server)
     driving = cut_clip(DRIVING_SOURCE, comfy_server.input_dir / DRIVING_NAME, SOURCE_FRAMES, CLIP_FILTER)
     frames = len(load_driving_video(driving).frames)  # the official 8 fps choice of frames
 

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from hellomeme_core.audio.motion import frame_count
 from hellomeme_core.denoiser.video_schedule import plan_levels
 from hellomeme_core.driving_video import decode_audio_track
-from tests.e2e.conftest import SPEECH_SOURCE, cached_nodes
+from tests.e2e.conftest import SPEECH_SOURCE, cached_nodes, stage_meme_files
 from tests.e2e.media import StreamInfo, probe, read_frames
-from tests.e2e.test_meme_workflow_server import CHECKPOINT_NAME, SIZE, STEPS
+from tests.e2e.test_meme_workflow_server import SIZE, quick_run
 from tests.e2e.test_workflows_server import saved_video
 from tests.e2e.workflow_graph import WORKFLOWS_DIR, WorkflowPair
 
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.slow
 TALKING = WorkflowPair("hellomeme_talking", WORKFLOWS_DIR / "hellomeme_talking.json",
                        WORKFLOWS_DIR / "hellomeme_talking_api.json")
 # Node ids of workflows/hellomeme_talking_api.json.
-CHECKPOINT, STYLE_CHECKPOINT, GENERATION_SIZE, LOAD_AUDIO = "1", "24", "23", "40"
+LOAD_AUDIO = "40"
 AUDIO_MOTION, COMBINE, HM_MODELS, APPLY, SAMPLER, SAVE_VIDEO, SAVE_FULL = "41", "42", "12", "14", "18", "21", "27"
 FPS = 8.0
 # "Hello, I saw a ca-" of en_words.wav (speech from 0.514 s, a pause at 1.11-1.36 s): 1.66 s -> 13 frames at 8 fps,
@@ -99,37 +98,16 @@ def envelope_lag(reference: np.ndarray, other: np.ndarray, max_lag: int) -> tupl
     return best
 
 
-def _v5_weights_present(models_dir: Path) -> bool:
-    from hellomeme_core.model_files import layout
-    from tests.support.official_weights import repo_target
-
-    return all(repo_target(models_dir, r).is_file() for r in layout.version_repos("v5", "video"))
-
-
 def talking_prompt() -> dict:
-    """The shipped API prompt with only what the meme test changes for a quick run (the generated checkpoint,
-    the generation size, v5, the steps) and the short speech file."""
-    prompt = TALKING.api()
-    prompt[CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
-    prompt[STYLE_CHECKPOINT]["inputs"]["ckpt_name"] = CHECKPOINT_NAME
+    """The shipped API prompt with the meme test's quick-run changes and the short speech file."""
+    prompt = quick_run(TALKING.api())
     prompt[LOAD_AUDIO]["inputs"]["audio"] = SPEECH_NAME
-    prompt[GENERATION_SIZE]["inputs"]["value"] = SIZE
-    prompt[HM_MODELS]["inputs"]["version"] = "v5"
-    prompt[SAMPLER]["inputs"]["steps"] = STEPS
     return prompt
 
 
 @pytest.fixture(scope="module")
 def talking_run(comfy_server, staged_inputs) -> TalkingRun:
-    from tests.support.official_weights import write_version
-    from tests.support.sd15_checkpoint import write_in_subprocess
-
-    # The meme test's generated files: written once per session, whichever of the two tests runs first.
-    checkpoint = comfy_server.extra_models_dir / "checkpoints" / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        write_in_subprocess(checkpoint, "float16")
-    if not _v5_weights_present(comfy_server.hellomeme_models_dir):
-        write_version(comfy_server.hellomeme_models_dir, "v5", stage="video", dtype=torch.float16)
+    stage_meme_files(comfy_server)
     speech, rate = write_speech_excerpt(SPEECH_SOURCE, comfy_server.input_dir / SPEECH_NAME, SPEECH_START, SPEECH_SECONDS)
 
     start = time.perf_counter()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hellomeme_core.denoiser.video_schedule import Level, PadPolicy, split_chunks
-from hellomeme_core.errors import HelloMemeError
+from hellomeme_core.errors import HelloMemeError, ShapeMismatchError
 
 from tests.nodes.test_hm_nodes import (  # noqa: F401  (fixtures)
     LAT, SIZE, _apply, comfy, hm_dir, hm_models, model, reference, texts)
@@ -136,6 +136,12 @@ def test_a_stock_controlnet_gets_each_frames_own_image_in_every_level_and_chunk(
     chunks = {tuple(lv.frames[p] for p in positions) for lv in run.levels for positions in lv.chunks}
     assert chunks == {tuple(range(12)), (11, 12), (0, 11, 12)}
     assert _groups_called(seen, chunks) == chunks
+    # A ControlNet image batch that is neither one image nor one per frame is named before any sampling.
+    positive, negative, _, _, seen = _controlled(texts, 5, monkeypatch)
+    with pytest.raises(ShapeMismatchError, match="a ControlNet image batch has 5 images but the video has 13 frames"):
+        sample_video(_temporal(model, hm_models, reference, frames), positive, negative, latent, 1, 1, 1.5, "euler",
+                     "normal")
+    assert seen == []
 
 
 def test_a_stock_controlnet_gets_each_windows_own_images_on_the_ksampler_path(comfy, model, hm_models, reference, texts,
