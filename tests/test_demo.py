@@ -87,13 +87,10 @@ def test_demo_makes_the_meme_when_the_files_are_there(comfy_server, tmp_path: Pa
 
     from hellomeme_core.batch.local_server import answers
     from hellomeme_core.driving_video import load_driving_video
-    from tests.e2e.conftest import drop_execution_cache, e2e_checkpoint
+    from tests.e2e.conftest import e2e_checkpoint
     from tests.support.official_weights import write_version
 
     shared = e2e_checkpoint(comfy_server)  # the other meme tests of the session reuse it
-    # The demo starts a second ComfyUI: the session server unloads its models and cached outputs first, so the two
-    # (and pytest) fit in a 24 GB machine's RAM.
-    drop_execution_cache(comfy_server)
     # The official layout (models/hellomeme, models/checkpoints) outside the ComfyUI tree the demo starts (the
     # session server's copy, so no second copy is made): the demo must hand that ComfyUI these folders.
     models = tmp_path / "models"

@@ -5,6 +5,7 @@ quick-run changes; the saved videos (the face crop, and the crop pasted back int
 and checked."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 from hellomeme_core.denoiser.video_schedule import PadPolicy, denoiser_calls_per_step, plan_levels
 from hellomeme_core.driving_video import load_driving_video
 from tests.e2e.conftest import (CLIP_FILTER, DRIVING_SOURCE, E2E_CHECKPOINT, REFERENCE_SOURCE, cached_nodes,
-                                drop_execution_cache, stage_meme_files)
+                                stage_meme_files)
 from tests.e2e.media import StreamInfo, cut_clip, probe, read_frames
 from tests.e2e.test_workflows_server import MEME, saved_video
 
@@ -90,9 +91,14 @@ def quick_run_prompt(sampler: str | None = None) -> dict:
 def meme_run(comfy_server, staged_inputs) -> MemeRun:
     from safetensors.torch import load_file
 
-    stage_meme_files(comfy_server)
-    # The batch tests may have run this workflow on these files already: every node must run in this prompt.
-    drop_execution_cache(comfy_server)
+    written = stage_meme_files(comfy_server)
+    # The batch tests may have run this workflow on these same (linked) files, leaving Load HelloMeme Models
+    # cached: a new modification time makes ComfyUI load them again and run every node below it. (Not /free:
+    # the server then reloads everything into fragmented memory, and the demo test's second ComfyUI no longer
+    # fits beside it in 24 GB.)
+    now = time.time_ns()
+    for path in written:
+        os.utime(path, ns=(now, now))
     driving = cut_clip(DRIVING_SOURCE, comfy_server.input_dir / DRIVING_NAME, SOURCE_FRAMES, CLIP_FILTER)
     frames = len(load_driving_video(driving).frames)  # the official 8 fps choice of frames
 
